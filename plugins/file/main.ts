@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// Appends every event as a JSON line to one file. A chunk is answered OK only
+// after its lines were written (and fdatasync'ed with sync: on), so a crash
+// of this plugin can duplicate a chunk but never lose one.
+import { open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { serve, toJsonLine } from '../../sdk/index.ts';
+
+interface Config {
+  path: string;
+  json_date_key: string;
+  sync: boolean;
+  mkdir: boolean;
+}
+
+let file: FileHandle | undefined;
+// Writes are chained so that chunks land in the order they arrived.
+let tail: Promise<unknown> = Promise.resolve();
+let records = 0;
+
+serve<Config>({
+  name: 'file',
+  version: '0.1.0',
+  description: 'Appends events as JSON lines to a file',
+  config: {
+    path: { type: 'string', required: true, description: 'File to append to' },
+    json_date_key: { type: 'string', default: 'date', description: 'Key that holds the event time (seconds as a float); empty to leave it out' },
+    sync: { type: 'bool', default: false, description: 'fdatasync after every chunk before answering OK' },
+    mkdir: { type: 'bool', default: true, description: 'Create the parent directory if it is missing' },
+  },
+  async configure(config) {
+    if (config.mkdir) mkdirSync(dirname(config.path), { recursive: true });
+    file = await open(config.path, 'a');
+  },
+  flush(chunk, ctx) {
+    let out = '';
+    for (const e of chunk.events()) out += toJsonLine(e, ctx.config.json_date_key);
+    const write = tail.then(async () => {
+      await file!.write(out);
+      if (ctx.config.sync) await file!.datasync();
+      records += chunk.count;
+    });
+    tail = write.catch(() => {});
+    return write;
+  },
+  async exit() {
+    await tail;
+    await file?.close();
+  },
+  metrics: () => [{ name: 'file_records_total', help: 'Events written', value: records }],
+});

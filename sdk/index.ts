@@ -1,0 +1,8 @@
+// The sluice plugin SDK: everything a third-party output plugin imports.
+export { serve, ok, retry, error, ConfigureError } from './serve.ts';
+export type { Chunk, FlushAnswer, OutputPlugin, PluginContext, MetricSample } from './serve.ts';
+export { toJsonLine } from './codec/json-lines.ts';
+export { EventTime, encodeEvent, encodeEvents, decodeEvents, EventDecodeError } from './codec/events.ts';
+export type { Event, Record } from './codec/events.ts';
+export type { ConfigSpec, KeySpec, KeyType } from './config-spec.ts';
+export { HOST_STDOUT_FD_ENV } from './protocol.ts';
