@@ -1,0 +1,32 @@
+// Every counter sluice exposes, in Fluent Bit's naming with the sluice_ prefix.
+import { Counter, Gauge, Registry } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  private c(name: string, help: string, labelNames: string[]) {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+  private g(name: string, help: string, labelNames: string[]) {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+  readonly inputRecords = this.c('sluice_input_records_total', 'Events read by an input', ['name']);
+  readonly inputBytes = this.c('sluice_input_bytes_total', 'Encoded bytes read by an input', ['name']);
+  readonly inputPaused = this.c('sluice_input_paused_total', 'Times an input was paused because its mem_buf_limit was reached', ['name']);
+  readonly inputTruncated = this.c('sluice_input_truncated_records_total', 'Lines longer than buffer_max_size, truncated', ['name']);
+  readonly inputSkipped = this.c('sluice_input_skipped_records_total', 'Lines dropped by skip_long_lines', ['name']);
+  readonly inputInvalidUtf8 = this.c('sluice_input_invalid_utf8_records_total', 'Lines that were not valid UTF-8 (invalid bytes replaced with U+FFFD)', ['name']);
+  readonly unrouted = this.c('sluice_input_unrouted_records_total', 'Events whose tag matched no output (dropped)', ['name']);
+  readonly inputIsPaused = this.g('sluice_input_paused', '1 while the input is paused by backpressure', ['name']);
+
+  readonly outRecords = this.c('sluice_output_proc_records_total', 'Events an output delivered (answered OK)', ['name']);
+  readonly outBytes = this.c('sluice_output_proc_bytes_total', 'Encoded bytes an output delivered', ['name']);
+  readonly outErrors = this.c('sluice_output_errors_total', 'Chunks an output answered ERROR', ['name']);
+  readonly outRetries = this.c('sluice_output_retries_total', 'Chunk retries scheduled (RETRY or flush_timeout)', ['name']);
+  readonly outRetriesFailed = this.c('sluice_output_retries_failed_total', 'Chunks that exhausted retry_limit', ['name']);
+  readonly outDropped = this.c('sluice_output_dropped_records_total', 'Events dropped after a terminal failure', ['name']);
+  readonly outRequeued = this.c('sluice_output_requeued_records_total', 'Events in flight when their plugin process died, sent again (not a retry)', ['name']);
+  readonly outInFlight = this.g('sluice_output_in_flight_chunks', 'Chunks sent to the plugin and not yet answered', ['name']);
+  readonly outPending = this.g('sluice_output_pending_chunks', 'Chunks waiting for this output (queued or in retry backoff)', ['name']);
+  readonly pluginRestarts = this.c('sluice_plugin_restarts_total', 'Plugin process restarts', ['name']);
+  readonly pluginUp = this.g('sluice_plugin_up', '1 while the plugin process is ready', ['name']);
+}

@@ -1,0 +1,96 @@
+// The HTTP API: health, Prometheus metrics, plugin processes, storage.
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Pipeline } from '../engine/pipeline.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from './metrics.ts';
+
+export interface ApiDeps {
+  pipeline: Pipeline;
+  metrics: Metrics;
+  version: string;
+  log: Logger;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body, null, 2) + '\n');
+}
+
+const sanitize = (s: string) => s.replace(/[^a-zA-Z0-9_]/g, '_');
+const escapeLabel = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+/** The plugins' own Metrics, as sluice_plugin_<name>{output="..."}. */
+async function pluginMetricsText(pipeline: Pipeline): Promise<string> {
+  const seen = new Set<string>();
+  let out = '';
+  for (const o of pipeline.outputs) {
+    for (const m of await o.supervisor.pluginMetrics(1000)) {
+      const name = `sluice_plugin_${sanitize(m.name)}`;
+      if (!seen.has(name)) {
+        seen.add(name);
+        out += `# HELP ${name} ${m.help || 'Reported by the plugin'}\n# TYPE ${name} ${m.type === 'gauge' ? 'gauge' : 'counter'}\n`;
+      }
+      const labels = { output: o.name, ...m.labels };
+      out += `${name}{${Object.entries(labels).map(([k, v]) => `${sanitize(k)}="${escapeLabel(String(v))}"`).join(',')}} ${m.value}\n`;
+    }
+  }
+  return out;
+}
+
+export function plugins(pipeline: Pipeline) {
+  return pipeline.outputs.map((o) => ({
+    output: o.name,
+    plugin: o.supervisor.described?.name ?? null,
+    version: o.supervisor.described?.version ?? null,
+    state: o.supervisor.state,
+    pid: o.supervisor.pid ?? null,
+    restarts: o.supervisor.restarts,
+    in_flight: o.inFlightCount,
+    pending: o.pending,
+    last_error: o.supervisor.lastError ?? null,
+  }));
+}
+
+export async function startApi(listen: string, port: number, deps: ApiDeps): Promise<{ port: number; close(): Promise<void> }> {
+  const { pipeline, metrics } = deps;
+  const server = createServer(async (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    try {
+      if (req.method !== 'GET') return json(res, 405, { error: `${req.method} is not supported on ${path}` });
+      switch (path) {
+        case '/':
+          return json(res, 200, { sluice: { version: deps.version } });
+        case '/api/v1/health':
+          return json(res, 200, { status: 'ok' });
+        case '/api/v1/metrics/prometheus': {
+          const text = (await metrics.registry.metrics()) + (await pluginMetricsText(pipeline));
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          return res.end(text);
+        }
+        case '/api/v1/plugins':
+          return json(res, 200, { plugins: plugins(pipeline) });
+        case '/api/v1/storage': {
+          const held = pipeline.store.held;
+          return json(res, 200, {
+            storage_layer: { type: 'memory', chunks: { total_chunks: held.chunks, mem_bytes: held.bytes, open_events: held.openEvents } },
+            input_chunks: Object.fromEntries(pipeline.store.inputs.map((a) => [a.name, { paused: a.paused, chunks: a.chunks, mem_bytes: a.bytes, mem_limit: a.limit }])),
+          });
+        }
+        default:
+          return json(res, 404, { error: `no such endpoint ${path}; see docs/operations.md` });
+      }
+    } catch (err) {
+      deps.log.error({ err, path }, 'HTTP API request failed');
+      json(res, 500, { error: (err as Error).message });
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, listen, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}

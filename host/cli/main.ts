@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// The sluice command line.
+import { parseArgs } from 'node:util';
+import { Metrics } from '../api/metrics.ts';
+import { plugins, startApi } from '../api/server.ts';
+import { loadConfig, type ConfigIssue } from '../config/load.ts';
+import { Pipeline, PipelineConfigError } from '../engine/pipeline.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { EXIT } from './exit-codes.ts';
+import { validatePlugins } from './validate.ts';
+import { VERSION } from './version.ts';
+
+const USAGE = `sluice ${VERSION}: a log processor whose output plugins run as supervised processes
+
+Usage:
+  sluice run -c FILE [--log-level LEVEL]   run the pipeline in FILE
+  sluice validate -c FILE                  check FILE (and each plugin's keys) without running it
+  sluice --version                         print the version
+  sluice --help                            print this help
+
+Exit codes: 0 done, 1 runtime failure, 2 invalid config or usage,
+130 stopped at once by a second SIGINT/SIGTERM.
+Docs: docs/configuration.md, docs/operations.md, docs/protocol.md.
+`;
+
+function fail(code: number, message: string): never {
+  process.stderr.write(message.endsWith('\n') ? message : message + '\n');
+  process.exit(code);
+}
+
+function printIssues(issues: ConfigIssue[]): never {
+  fail(EXIT.CONFIG, `${issues.map(String).join('\n')}\n${issues.length} problem${issues.length === 1 ? '' : 's'} in the config; nothing was started`);
+}
+
+async function run(file: string, logLevel: string | undefined): Promise<void> {
+  const { config, issues } = loadConfig(file);
+  if (!config) printIssues(issues);
+  const log: Logger = createLogger(logLevel ?? config.service.log_level);
+  if (logLevel) config.service.log_level = logLevel;
+  const metrics = new Metrics();
+  let pipeline: Pipeline;
+  try {
+    pipeline = new Pipeline(config, log, metrics, VERSION);
+  } catch (err) {
+    if (err instanceof PipelineConfigError) printIssues(err.issues);
+    throw err;
+  }
+
+  let api: Awaited<ReturnType<typeof startApi>> | undefined;
+  if (config.service.http_server) {
+    try {
+      api = await startApi(config.service.http_listen, config.service.http_port, { pipeline, metrics, version: VERSION, log });
+    } catch (err) {
+      fail(EXIT.FAILURE, `cannot serve the HTTP API on ${config.service.http_listen}:${config.service.http_port}: ${(err as Error).message}; change service.http_port or stop what uses it`);
+    }
+    log.info({ listen: config.service.http_listen, port: api.port }, 'HTTP API listening');
+  }
+
+  let stopping = false;
+  const stop = async (reason: string) => {
+    stopping = true;
+    const graceS = config.service.grace;
+    log.info({ reason, grace_s: graceS }, 'stopping: inputs stopped, outputs deliver what is pending');
+    const lost = await pipeline.shutdown(graceS * 1000);
+    await api?.close();
+    const delivered = await metrics.outRecords.get();
+    const summary = Object.fromEntries(delivered.values.map((v) => [v.labels.name, v.value]));
+    if (lost.events > 0) {
+      log.warn({ events: lost.events, chunks: lost.chunks }, `${lost.events} events were not delivered and are lost (memory storage); raise service.grace to give outputs more time`);
+    }
+    log.info({ delivered: summary, undelivered_events: lost.events }, 'sluice stopped');
+    process.exit(EXIT.OK);
+  };
+  const onSignal = (sig: string) => {
+    if (stopping) {
+      log.warn({ signal: sig }, 'second signal: exiting now without waiting for outputs');
+      process.exit(EXIT.FORCED);
+    }
+    void stop(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    await pipeline.start();
+  } catch (err) {
+    if (err instanceof PipelineConfigError) printIssues(err.issues);
+    throw err;
+  }
+  log.info({ version: VERSION, inputs: pipeline.inputs.map((i) => i.name), outputs: plugins(pipeline).map((p) => ({ output: p.output, pid: p.pid, state: p.state })) }, 'sluice started');
+
+  await pipeline.finished();
+  log.info('exit_on_eof: every input reached its end; waiting until everything is delivered');
+  await pipeline.stopInputs();
+  await pipeline.idle();
+  if (!stopping) await stop('exit_on_eof');
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'log-level': { type: 'string' },
+      version: { type: 'boolean', short: 'V' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.version) return void process.stdout.write(`sluice ${VERSION}\n`);
+  const [command] = positionals;
+  if (values.help || !command) return void process.stdout.write(USAGE);
+  if (command !== 'run' && command !== 'validate') fail(EXIT.CONFIG, `unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+  const file = values.config;
+  if (typeof file !== 'string') fail(EXIT.CONFIG, `sluice ${command} needs a config file: sluice ${command} -c FILE`);
+  if (command === 'run') return run(file, values['log-level'] as string | undefined);
+
+  const { config, issues } = loadConfig(file);
+  if (!config) printIssues(issues);
+  const pluginIssues = await validatePlugins(config, createLogger('error'), VERSION);
+  if (pluginIssues.length) printIssues(pluginIssues);
+  process.stdout.write(`${file}: ok (${config.inputs.length} input${config.inputs.length === 1 ? '' : 's'}, ${config.outputs.length} output${config.outputs.length === 1 ? '' : 's'})\n`);
+}
+
+main(process.argv.slice(2)).catch((err) => fail(EXIT.FAILURE, `sluice: ${err?.stack ?? err}`));

@@ -1,0 +1,43 @@
+// The host's own config keys, each with its documented default
+// (docs/configuration.md is written from these).
+import type { ConfigSpec } from '../../sdk/config-spec.ts';
+import { LOG_LEVELS } from '../log.ts';
+
+export const SERVICE_SPEC: ConfigSpec = {
+  flush: { type: 'duration', default: 1, min: 0.01, description: 'Seal open chunks and hand them to outputs at least this often (seconds)' },
+  grace: { type: 'duration', default: 5, min: 0, description: 'On shutdown, how long outputs may take to deliver what is pending (seconds)' },
+  log_level: { type: 'string', default: 'info', oneOf: LOG_LEVELS, description: 'off, error, warn, info, debug or trace' },
+  http_server: { type: 'bool', default: false, description: 'Serve the HTTP API and Prometheus metrics' },
+  http_listen: { type: 'string', default: '127.0.0.1', description: 'Address of the HTTP API' },
+  http_port: { type: 'int', default: 2020, min: 0, description: 'Port of the HTTP API (0 picks a free port)' },
+  'scheduler.base': { type: 'duration', default: 5, min: 0, description: 'Smallest wait before a retry (seconds)' },
+  'scheduler.cap': { type: 'duration', default: 2000, min: 0, description: 'Largest wait before a retry (seconds)' },
+};
+
+export const INPUT_COMMON_SPEC: ConfigSpec = {
+  name: { type: 'string', required: true, description: 'Input type: tail, dummy or stdin' },
+  alias: { type: 'string', description: 'Instance name in logs and metrics (default: <name>.<index>)' },
+  tag: { type: 'string', description: 'Tag of the events (default: the instance name)' },
+  mem_buf_limit: { type: 'size', default: 32 * 1024 * 1024, description: 'Chunk bytes this input may hold in memory before it is paused; 0 for no limit' },
+};
+
+export const OUTPUT_COMMON_SPEC: ConfigSpec = {
+  name: { type: 'string', required: true, description: 'Plugin: a bundled one (stdout, file, null, counter) or a key of plugins:' },
+  alias: { type: 'string', description: 'Instance name in logs and metrics (default: <name>.<index>)' },
+  match: { type: 'string', description: 'Tags to deliver, with * as wildcard' },
+  match_regex: { type: 'string', description: 'Tags to deliver, as a regular expression' },
+  workers: { type: 'int', default: 2, min: 1, description: 'Chunks in flight to the plugin at once' },
+  retry_limit: { type: 'any', default: 5, description: 'Retries per chunk: a number, no_limits (or false) for no limit, no_retries for none' },
+  flush_timeout: { type: 'duration', default: 60, min: 0.01, description: 'A chunk not answered in this time is retried (seconds)' },
+  start_timeout: { type: 'duration', default: 10, min: 0.01, description: 'How long the plugin may take to print its handshake (seconds)' },
+  health_check_interval: { type: 'duration', default: 10, min: 0.1, description: 'Health check period; three failures in a row restart the plugin (seconds)' },
+  stop_grace: { type: 'duration', default: 5, min: 0, description: 'After the Shutdown call, how long before the plugin process group gets SIGTERM, then SIGKILL (seconds)' },
+};
+
+export const PLUGIN_ENTRY_SPEC: ConfigSpec = {
+  command: { type: 'any', required: true, description: 'The plugin executable and its arguments, as a list (or one string without arguments)' },
+  env: { type: 'map', default: {}, description: 'Extra environment variables for the plugin process' },
+};
+
+export const TOP_LEVEL_KEYS = ['service', 'pipeline', 'plugins'];
+export const PIPELINE_KEYS = ['inputs', 'filters', 'outputs'];

@@ -1,0 +1,130 @@
+// Chunks and the hot path that writes events into them. Events are written
+// as MessagePack straight into the chunk's buffer: a generic encoder per
+// record costs twice as much (bench/RESULTS.md).
+import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+
+/** Chunks seal at about this size (Fluent Bit's 2 MiB). */
+export const CHUNK_TARGET_BYTES = 2 * 1024 * 1024;
+
+const BOOT = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+let seq = 0;
+/** Unique across restarts: boot time and randomness, then a counter. */
+export function newChunkId(): string {
+  return `${BOOT}-${(++seq).toString(36)}`;
+}
+
+export interface Chunk {
+  readonly id: string;
+  readonly tag: string;
+  readonly input: string;
+  readonly data: Buffer;
+  readonly count: number;
+  readonly createdAt: number;
+  readonly crc32: number;
+  /** Deliveries not yet terminal; the chunk is released at zero. */
+  pending: number;
+}
+
+/** A chunk still being written. */
+export class OpenChunk {
+  readonly id = newChunkId();
+  readonly tag: string;
+  readonly createdAt = Date.now();
+  buf: Buffer;
+  size = 0;
+  count = 0;
+  constructor(tag: string, capacity: number) {
+    this.tag = tag;
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+  room(): number {
+    return this.buf.length - this.size;
+  }
+  appendBytes(bytes: Uint8Array, events: number): void {
+    this.buf.set(bytes, this.size);
+    this.size += bytes.length;
+    this.count += events;
+  }
+  seal(input: string): Chunk {
+    const data = this.buf.subarray(0, this.size);
+    return { id: this.id, tag: this.tag, input, data, count: this.count, createdAt: this.createdAt, crc32: crc32(data), pending: 0 };
+  }
+}
+
+/** Bytes of a msgpack str header for a string of n bytes. */
+export function strHeaderSize(n: number): number {
+  return n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+export function writeStrHeader(buf: Buffer, at: number, n: number): number {
+  if (n < 32) {
+    buf[at] = 0xa0 | n;
+    return at + 1;
+  }
+  if (n < 0x100) {
+    buf[at] = 0xd9;
+    buf[at + 1] = n;
+    return at + 2;
+  }
+  if (n < 0x10000) {
+    buf[at] = 0xda;
+    buf.writeUInt16BE(n, at + 1);
+    return at + 3;
+  }
+  buf[at] = 0xdb;
+  buf.writeUInt32BE(n, at + 1);
+  return at + 5;
+}
+
+/** Encodes a string (key or value) as msgpack str, once, for reuse. */
+export function encodeStr(s: string): Buffer {
+  const bytes = Buffer.from(s, 'utf8');
+  const out = Buffer.allocUnsafe(strHeaderSize(bytes.length) + bytes.length);
+  bytes.copy(out, writeStrHeader(out, 0, bytes.length));
+  return out;
+}
+
+/**
+ * The fixed parts of a text line event {key: line, ...extra}: everything but
+ * the time and the line itself. extra is pre-encoded key/value pairs.
+ */
+export class LineEncoder {
+  private readonly key: Buffer;
+  private readonly extra: Buffer;
+  private readonly mapHeader: number;
+  /** Bytes around the line: headers, time, metadata, key, extra. */
+  readonly overhead: number;
+  constructor(key: string, extra: { [k: string]: string } = {}) {
+    this.key = encodeStr(key);
+    const pairs = Object.entries(extra);
+    if (pairs.length > 14) throw new Error('at most 14 extra keys');
+    this.extra = Buffer.concat(pairs.flatMap(([k, v]) => [encodeStr(k), encodeStr(v)]));
+    this.mapHeader = 0x80 | (1 + pairs.length);
+    // [ [ EventTime(10), {} ], { key: line, extra... } ]
+    this.overhead = 1 + 1 + 10 + 1 + 1 + this.key.length + this.extra.length;
+  }
+  size(lineBytes: number): number {
+    return this.overhead + strHeaderSize(lineBytes) + lineBytes;
+  }
+  /** Writes one event; the caller made sure size(end - start) bytes fit. */
+  write(c: OpenChunk, sec: number, nsec: number, src: Buffer, start: number, end: number): void {
+    const buf = c.buf;
+    let at = c.size;
+    buf[at++] = 0x92;
+    buf[at++] = 0x92;
+    buf[at++] = 0xd7;
+    buf[at++] = 0x00;
+    buf.writeUInt32BE(sec, at);
+    buf.writeUInt32BE(nsec, at + 4);
+    at += 8;
+    buf[at++] = 0x80;
+    buf[at++] = this.mapHeader;
+    at += this.key.copy(buf, at);
+    at = writeStrHeader(buf, at, end - start);
+    at += src.copy(buf, at, start, end);
+    at += this.extra.copy(buf, at);
+    c.size = at;
+    c.count++;
+  }
+}

@@ -1,0 +1,167 @@
+// One output instance: its queue of deliveries, retries with backoff, and
+// the plugin process it dispatches to.
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../api/metrics.ts';
+import { PluginSupervisor, type FlushOutcome, type SupervisorOptions } from '../supervisor/supervisor.ts';
+import type { Chunk } from './chunk.ts';
+import { backoffSeconds } from './retry.ts';
+
+export interface OutputOptions {
+  name: string;
+  match: RegExp;
+  workers: number;
+  retryLimit: number;
+  retryBase: number;
+  retryCap: number;
+  supervisor: SupervisorOptions;
+}
+
+interface Delivery {
+  chunk: Chunk;
+  /** 1-based number of the next send; a lost or drained send keeps it. */
+  attempt: number;
+}
+
+export class Output {
+  readonly name: string;
+  readonly match: RegExp;
+  readonly supervisor: PluginSupervisor;
+  private readonly opts: OutputOptions;
+  private readonly log: Logger;
+  private readonly metrics: Metrics;
+  private readonly done: (chunk: Chunk) => void;
+  /** Waiting to be sent, oldest first. */
+  private queue: Delivery[] = [];
+  private readonly inFlight = new Map<string, Delivery>();
+  private readonly waiting = new Map<Delivery, NodeJS.Timeout>();
+  private paused = false;
+
+  constructor(opts: OutputOptions, deps: { log: Logger; metrics: Metrics; done: (chunk: Chunk) => void }) {
+    this.opts = opts;
+    this.name = opts.name;
+    this.match = opts.match;
+    this.log = deps.log.child({ output: opts.name });
+    this.metrics = deps.metrics;
+    this.done = deps.done;
+    this.supervisor = new PluginSupervisor(opts.supervisor, {
+      ready: () => {
+        this.metrics.pluginUp.set({ name: this.name }, 1);
+        this.dispatch();
+      },
+      result: (id, outcome, message, retryAfterMs) => this.onResult(id, outcome, message, retryAfterMs),
+      lost: (ids) => this.onLost(ids),
+      restarted: () => this.metrics.pluginRestarts.inc({ name: this.name }),
+    }, deps.log);
+  }
+
+  /** Chunks queued, in retry backoff, or in flight. */
+  get pending(): number {
+    return this.queue.length + this.waiting.size + this.inFlight.size;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  enqueue(chunk: Chunk): void {
+    this.queue.push({ chunk, attempt: 1 });
+    this.dispatch();
+  }
+
+  /** Stops sending new chunks (drain, shutdown); in-flight chunks still get answered. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  private dispatch(): void {
+    if (this.paused) return;
+    const sup = this.supervisor;
+    while (this.queue.length && this.inFlight.size < this.opts.workers && sup.state === 'ready') {
+      const d = this.queue.shift()!;
+      const c = d.chunk;
+      if (!sup.send({ chunk_id: c.id, tag: c.tag, events: c.data, count: c.count, attempt: d.attempt })) {
+        this.queue.unshift(d);
+        break;
+      }
+      this.inFlight.set(c.id, d);
+    }
+    this.gauges();
+  }
+
+  private gauges(): void {
+    this.metrics.outInFlight.set({ name: this.name }, this.inFlight.size);
+    this.metrics.outPending.set({ name: this.name }, this.pending);
+  }
+
+  private onResult(id: string, outcome: FlushOutcome, message: string, retryAfterMs: number): void {
+    const d = this.inFlight.get(id);
+    if (!d) return;
+    this.inFlight.delete(id);
+    const c = d.chunk;
+    const labels = { name: this.name };
+    if (outcome === 'OK') {
+      this.metrics.outRecords.inc(labels, c.count);
+      this.metrics.outBytes.inc(labels, c.data.length);
+      this.finish(d);
+    } else if (outcome === 'ERROR') {
+      this.metrics.outErrors.inc(labels);
+      this.fail(d, `plugin answered ERROR: ${message}`);
+    } else if (d.attempt > this.opts.retryLimit) {
+      this.metrics.outRetriesFailed.inc(labels);
+      this.fail(d, `retry_limit ${this.opts.retryLimit} exhausted; last answer ${outcome}${message ? `: ${message}` : ''}`);
+    } else {
+      const waitS = Math.max(retryAfterMs / 1000, backoffSeconds(d.attempt, this.opts.retryBase, this.opts.retryCap));
+      d.attempt++;
+      this.metrics.outRetries.inc(labels);
+      this.log.warn({ chunk: c.id, attempt: d.attempt, retry_in_s: Number(waitS.toFixed(3)), reason: message || outcome }, 'chunk will be retried');
+      this.waiting.set(d, setTimeout(() => {
+        this.waiting.delete(d);
+        this.queue.push(d);
+        this.dispatch();
+      }, waitS * 1000));
+    }
+    this.dispatch();
+  }
+
+  /** The plugin process died with these chunks in flight: send them again first, attempt unchanged. */
+  private onLost(ids: string[]): void {
+    const back: Delivery[] = [];
+    let records = 0;
+    for (const id of ids) {
+      const d = this.inFlight.get(id);
+      if (!d) continue;
+      this.inFlight.delete(id);
+      back.push(d);
+      records += d.chunk.count;
+    }
+    if (!back.length) return;
+    this.metrics.outRequeued.inc({ name: this.name }, records);
+    this.log.warn({ chunks: back.length, records }, 'chunks in flight to a plugin that died go back to pending; they will be sent again');
+    this.queue.unshift(...back);
+    this.gauges();
+  }
+
+  private finish(d: Delivery): void {
+    this.gauges();
+    this.done(d.chunk);
+  }
+
+  private fail(d: Delivery, reason: string): void {
+    this.metrics.outDropped.inc({ name: this.name }, d.chunk.count);
+    this.log.error({ chunk: d.chunk.id, tag: d.chunk.tag, records: d.chunk.count, reason }, 'chunk dropped after a terminal failure');
+    this.finish(d);
+  }
+
+  async start(): Promise<void> {
+    await this.supervisor.start();
+  }
+
+  /** Waits until nothing is in flight (or the deadline), then stops the plugin. */
+  async stop(deadlineMs: number): Promise<void> {
+    this.pause();
+    for (const t of this.waiting.values()) clearTimeout(t);
+    if (this.inFlight.size) await this.supervisor.drain(deadlineMs);
+    await this.supervisor.stop();
+    this.metrics.pluginUp.set({ name: this.name }, 0);
+  }
+}

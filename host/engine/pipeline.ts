@@ -1,0 +1,166 @@
+// Wires inputs -> chunk store -> router -> outputs, and knows when
+// everything accepted has been delivered.
+import type { Metrics } from '../api/metrics.ts';
+import type { ConfigIssue, SluiceConfig } from '../config/load.ts';
+import { INPUTS } from '../inputs/index.ts';
+import type { Input } from '../inputs/input.ts';
+import type { Logger } from '../log.ts';
+import { ConfigureRejected } from '../supervisor/supervisor.ts';
+import type { Chunk } from './chunk.ts';
+import { MemoryStore } from './memory-store.ts';
+import { Output } from './output.ts';
+import { Router } from './router.ts';
+
+export class PipelineConfigError extends Error {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    super(issues.map(String).join('\n'));
+    this.issues = issues;
+  }
+}
+
+export class Pipeline {
+  readonly store: MemoryStore;
+  readonly outputs: Output[];
+  readonly inputs: { name: string; input: Input }[] = [];
+  private readonly router: Router<Output>;
+  private readonly live = new Set<Chunk>();
+  private readonly config: SluiceConfig;
+  private readonly log: Logger;
+  private readonly metrics: Metrics;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private idleWaiters: (() => void)[] = [];
+  private warnedTags = new Set<string>();
+
+  constructor(config: SluiceConfig, log: Logger, metrics: Metrics, hostVersion: string) {
+    this.config = config;
+    this.log = log;
+    this.metrics = metrics;
+    const svc = config.service;
+    this.store = new MemoryStore({
+      sealed: (c) => this.route(c),
+      paused: (name) => {
+        metrics.inputPaused.inc({ name });
+        metrics.inputIsPaused.set({ name }, 1);
+        log.debug({ input: name }, 'input paused: mem_buf_limit reached');
+      },
+      resumed: (name) => {
+        metrics.inputIsPaused.set({ name }, 0);
+        log.debug({ input: name }, 'input resumed');
+      },
+    });
+    this.outputs = config.outputs.map((o) => new Output({
+      name: o.instance, match: o.match, workers: o.workers, retryLimit: o.retryLimit,
+      retryBase: svc['scheduler.base'], retryCap: svc['scheduler.cap'],
+      supervisor: {
+        instance: o.instance, command: o.command, config: o.pluginConfig, hostVersion, logLevel: svc.log_level,
+        startTimeoutMs: o.startTimeout * 1000, flushTimeoutMs: o.flushTimeout * 1000,
+        healthIntervalMs: o.healthCheckInterval * 1000, stopGraceMs: o.stopGrace * 1000,
+      },
+    }, { log, metrics, done: (c) => this.delivered(c) }));
+    this.router = new Router(this.outputs);
+    const issues: ConfigIssue[] = [];
+    for (const ic of config.inputs) {
+      const account = this.store.account(ic.instance, ic.memBufLimit);
+      try {
+        const input = INPUTS[ic.kind]!.create(ic.values, {
+          name: ic.instance, tag: ic.tag, store: this.store, account, metrics, log: log.child({ input: ic.instance }),
+        });
+        this.inputs.push({ name: ic.instance, input });
+      } catch (err) {
+        const [key, ...rest] = (err as Error).message.split(': ');
+        issues.push(config.locate(rest.length ? [...ic.path, key!] : ic.path, rest.length ? rest.join(': ') : (err as Error).message));
+      }
+    }
+    if (issues.length) throw new PipelineConfigError(issues);
+  }
+
+  /** Starts every plugin, then the inputs. A plugin that rejects its config stops the start. */
+  async start(): Promise<void> {
+    const results = await Promise.allSettled(this.outputs.map((o) => o.start()));
+    const issues: ConfigIssue[] = [];
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') return;
+      const path = this.config.outputs[i]!.path;
+      if (r.reason instanceof ConfigureRejected) {
+        for (const e of r.reason.errors) issues.push(this.config.locate(e.key ? [...path, e.key] : path, `rejected by plugin: ${e.message}`));
+      } else issues.push(this.config.locate(path, (r.reason as Error).message));
+    });
+    if (issues.length) {
+      await Promise.all(this.outputs.map((o) => o.stop(0)));
+      throw new PipelineConfigError(issues);
+    }
+    for (const { input } of this.inputs) input.start();
+    this.flushTimer = setInterval(() => this.store.sealAll(), this.config.service.flush * 1000);
+  }
+
+  private route(chunk: Chunk): void {
+    this.live.add(chunk);
+    const outs = this.router.route(chunk.tag);
+    if (!outs.length) {
+      this.metrics.unrouted.inc({ name: chunk.input }, chunk.count);
+      if (!this.warnedTags.has(chunk.tag)) {
+        this.warnedTags.add(chunk.tag);
+        this.log.warn({ tag: chunk.tag, input: chunk.input }, 'no output matches this tag; its events are dropped (check the outputs\' match)');
+      }
+      this.release(chunk);
+      return;
+    }
+    chunk.pending = outs.length;
+    for (const o of outs) o.enqueue(chunk);
+  }
+
+  private delivered(chunk: Chunk): void {
+    if (--chunk.pending <= 0) this.release(chunk);
+  }
+
+  private release(chunk: Chunk): void {
+    this.live.delete(chunk);
+    this.store.release(chunk);
+    if (this.live.size === 0 && this.store.held.openEvents === 0) {
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const r of w) r();
+    }
+  }
+
+  /** Events accepted and not yet delivered to every output. */
+  get undelivered(): { chunks: number; events: number } {
+    let events = this.store.held.openEvents;
+    for (const c of this.live) events += c.count;
+    return { chunks: this.live.size, events };
+  }
+
+  /** Resolves once every accepted event is delivered (or terminally failed). */
+  idle(): Promise<void> {
+    this.store.sealAll();
+    if (this.live.size === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  /** With exit_on_eof inputs: resolves when they all finished. Never resolves without them. */
+  finished(): Promise<void> {
+    const fin = this.inputs.map((i) => i.input.finished).filter((f) => f !== undefined);
+    return fin.length ? Promise.all(fin).then(() => undefined) : new Promise(() => {});
+  }
+
+  async stopInputs(): Promise<void> {
+    await Promise.all(this.inputs.map((i) => i.input.stop()));
+    this.store.sealAll();
+  }
+
+  /**
+   * Stops inputs, gives outputs up to graceMs to deliver what is pending,
+   * then stops every plugin. Returns what could not be delivered.
+   */
+  async shutdown(graceMs: number): Promise<{ chunks: number; events: number }> {
+    await this.stopInputs();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.idle(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    clearInterval(this.flushTimer);
+    const left = Math.max(0, graceMs / 2);
+    await Promise.all(this.outputs.map((o) => o.stop(left)));
+    return this.undelivered;
+  }
+}

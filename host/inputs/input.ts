@@ -1,0 +1,29 @@
+import type { ConfigSpec } from '../../sdk/config-spec.ts';
+import type { Metrics } from '../api/metrics.ts';
+import type { InputAccount, MemoryStore } from '../engine/memory-store.ts';
+import type { Logger } from '../log.ts';
+
+export interface InputContext {
+  /** Instance name: alias, or <name>.<index>. */
+  name: string;
+  /** The configured tag, or the instance name. */
+  tag: string;
+  store: MemoryStore;
+  account: InputAccount;
+  log: Logger;
+  metrics: Metrics;
+}
+
+export interface Input {
+  start(): void;
+  /** Stops reading; resolves when the input will write no more events. */
+  stop(): Promise<void>;
+  /** With exit_on_eof: resolves once all the input's data was read. */
+  readonly finished?: Promise<void>;
+}
+
+export interface InputKind {
+  description: string;
+  spec: ConfigSpec;
+  create(config: { [k: string]: any }, ctx: InputContext): Input;
+}

@@ -1,0 +1,255 @@
+// tail: follows files matched by globs, one event per line. The read loop
+// reuses one buffer per file and splits with indexOf; each line is written
+// as MessagePack straight into the open chunk.
+import { glob, open, stat, type FileHandle } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
+import { resolve } from 'node:path';
+import { LineEncoder } from '../../engine/chunk.ts';
+import type { ChunkWriter } from '../../engine/memory-store.ts';
+import type { Input, InputContext, InputKind } from '../input.ts';
+
+interface TailConfig {
+  path: string[];
+  exclude_path: string[];
+  read_from_head: boolean;
+  exit_on_eof: boolean;
+  refresh_interval: number;
+  key: string;
+  path_key: string;
+  buffer_max_size: number;
+  skip_long_lines: boolean;
+}
+
+/** How often a file at EOF is checked for new data, truncation or rotation. */
+const EOF_POLL_MS = 250;
+
+/** Fluent Bit's tag expansion: `*` becomes the path with / turned into dots. */
+export function expandTag(tag: string, path: string): string {
+  if (!tag.includes('*')) return tag;
+  return tag.replace('*', path.replace(/^\/+/, '').replace(/\//g, '.'));
+}
+
+class TailFile {
+  readonly path: string;
+  private fh: FileHandle | undefined;
+  private ino = 0;
+  private pos = 0;
+  private readonly buf: Buffer;
+  private carry = 0;
+  /** File offset of buf[0] during lines(). */
+  private base = 0;
+  /** Inside a line longer than the buffer: discard until its newline. */
+  private skipping = false;
+  private readonly writer: ChunkWriter;
+  private readonly encoder: LineEncoder;
+  private readonly input: TailInput;
+  reachedEof = false;
+  stopped = false;
+
+  constructor(input: TailInput, path: string, writer: ChunkWriter) {
+    this.input = input;
+    this.path = path;
+    this.writer = writer;
+    const cfg = input.cfg;
+    this.buf = Buffer.allocUnsafe(cfg.buffer_max_size);
+    this.encoder = new LineEncoder(cfg.key, cfg.path_key ? { [cfg.path_key]: path } : {});
+  }
+
+  async open(fromHead: boolean): Promise<void> {
+    this.fh = await open(this.path, 'r');
+    const st = await this.fh.stat();
+    this.ino = st.ino;
+    this.pos = fromHead ? 0 : st.size;
+  }
+
+  async run(): Promise<void> {
+    const { account } = this.input.ctx;
+    while (!this.stopped) {
+      const wait = account.whenWritable();
+      if (wait) await wait;
+      if (this.stopped) break;
+      const { bytesRead } = await this.fh!.read(this.buf, this.carry, this.buf.length - this.carry, this.pos);
+      if (bytesRead === 0) {
+        if (await this.atEof()) break;
+        continue;
+      }
+      this.pos += bytesRead;
+      this.lines(this.carry + bytesRead);
+    }
+    await this.fh?.close();
+    this.fh = undefined;
+  }
+
+  /** Handles EOF; true when the file is done for good. */
+  private async atEof(): Promise<boolean> {
+    const cfg = this.input.cfg;
+    if (cfg.exit_on_eof) {
+      // No writer will finish the last line: it is a line of its own.
+      this.base = this.pos - this.carry;
+      if (this.carry > 0 && !this.skipping) this.emit(this.buf, 0, this.carry, Date.now());
+      this.carry = 0;
+      this.writer.seal();
+      this.reachedEof = true;
+      this.input.fileDone();
+      return true;
+    }
+    this.reachedEof = true;
+    await new Promise((r) => setTimeout(r, EOF_POLL_MS));
+    const st = await stat(this.path).catch(() => undefined);
+    if (!st) return false;
+    if (st.ino !== this.ino) {
+      this.input.ctx.log.info({ path: this.path }, 'file rotated; following the new file from its start');
+      await this.fh!.close();
+      this.fh = await open(this.path, 'r');
+      this.ino = (await this.fh.stat()).ino;
+      this.pos = 0;
+      this.carry = 0;
+    } else if (st.size < this.pos) {
+      this.input.ctx.log.warn({ path: this.path, offset: this.pos, size: st.size }, 'file truncated; reading again from its start');
+      this.pos = 0;
+      this.carry = 0;
+    }
+    return false;
+  }
+
+  /** Splits buf[0, end) into lines and keeps the incomplete last line for the next read. */
+  private lines(end: number): void {
+    const buf = this.buf;
+    const view = buf.subarray(0, end);
+    const now = Date.now();
+    this.base = this.pos - end;
+    let start = 0;
+    let nl: number;
+    let count = 0;
+    const lastNl = view.lastIndexOf(10);
+    // One validation per read; per-line checks only when the batch is not clean UTF-8.
+    const clean = lastNl < 0 || isUtf8(view.subarray(0, lastNl));
+    while ((nl = view.indexOf(10, start)) !== -1) {
+      if (this.skipping) this.skipping = false;
+      else {
+        const lineEnd = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
+        if (clean) this.writeLine(buf, start, lineEnd, now);
+        else this.emit(buf, start, lineEnd, now);
+        count++;
+      }
+      start = nl + 1;
+    }
+    this.carry = end - start;
+    if (this.carry === buf.length) {
+      // A line longer than buffer_max_size.
+      const { metrics, name } = this.input.ctx;
+      const offset = this.base;
+      if (this.input.cfg.skip_long_lines) {
+        metrics.inputSkipped.inc({ name });
+        this.input.ctx.log.warn({ path: this.path, offset, buffer_max_size: buf.length }, 'line longer than buffer_max_size skipped (skip_long_lines)');
+      } else if (!this.skipping) {
+        metrics.inputTruncated.inc({ name });
+        this.input.ctx.log.warn({ path: this.path, offset, buffer_max_size: buf.length }, 'line longer than buffer_max_size truncated; raise buffer_max_size to keep such lines whole');
+        this.emit(buf, 0, buf.length, now);
+        count++;
+      }
+      this.skipping = true;
+      this.carry = 0;
+    } else if (this.carry > 0 && start > 0) {
+      buf.copy(buf, 0, start, end);
+    }
+    if (count) {
+      const { metrics, name } = this.input.ctx;
+      metrics.inputRecords.inc({ name }, count);
+      metrics.inputBytes.inc({ name }, start);
+    }
+  }
+
+  private writeLine(buf: Buffer, start: number, end: number, nowMs: number): void {
+    const c = this.writer.reserve(this.encoder.size(end - start));
+    this.encoder.write(c, Math.floor(nowMs / 1000), (nowMs % 1000) * 1e6, buf, start, end);
+    this.writer.commit();
+  }
+
+  /** A line that may not be valid UTF-8: invalid bytes become U+FFFD, counted. */
+  private emit(buf: Buffer, start: number, end: number, nowMs: number): void {
+    const line = buf.subarray(start, end);
+    if (isUtf8(line)) return this.writeLine(buf, start, end, nowMs);
+    const fixed = Buffer.from(line.toString('utf8'), 'utf8');
+    this.input.ctx.metrics.inputInvalidUtf8.inc({ name: this.input.ctx.name });
+    this.input.ctx.log.warn({ path: this.path, offset: this.base + start }, 'line is not valid UTF-8; invalid bytes replaced with U+FFFD');
+    this.writeLine(fixed, 0, fixed.length, nowMs);
+  }
+}
+
+export class TailInput implements Input {
+  readonly cfg: TailConfig;
+  readonly ctx: InputContext;
+  private readonly files = new Map<string, TailFile>();
+  private readonly runs: Promise<void>[] = [];
+  private scanTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private resolveFinished!: () => void;
+  readonly finished: Promise<void> | undefined;
+
+  constructor(cfg: TailConfig, ctx: InputContext) {
+    this.cfg = cfg;
+    this.ctx = ctx;
+    this.finished = cfg.exit_on_eof ? new Promise((r) => (this.resolveFinished = r)) : undefined;
+  }
+
+  start(): void {
+    void this.scan(true).then(() => {
+      if (this.cfg.exit_on_eof) this.fileDone();
+      else this.scanTimer = setInterval(() => void this.scan(false), this.cfg.refresh_interval * 1000);
+    });
+  }
+
+  private async scan(initial: boolean): Promise<void> {
+    const excluded = new Set<string>();
+    for (const pattern of this.cfg.exclude_path) for await (const f of glob(resolve(pattern))) excluded.add(f);
+    for (const pattern of this.cfg.path) {
+      for await (const f of glob(resolve(pattern))) {
+        if (this.stopped || excluded.has(f) || this.files.has(f)) continue;
+        const st = await stat(f).catch(() => undefined);
+        if (!st?.isFile()) continue;
+        const file = new TailFile(this, f, this.ctx.store.writer(this.ctx.account, expandTag(this.ctx.tag, f)));
+        try {
+          // Files found at start begin at their end unless read_from_head; later ones from their start.
+          await file.open(this.cfg.read_from_head || !initial);
+        } catch (err) {
+          this.ctx.log.warn({ path: f, err: (err as Error).message }, 'cannot open file; will try again at the next scan');
+          continue;
+        }
+        this.files.set(f, file);
+        this.ctx.log.debug({ path: f }, 'following file');
+        this.runs.push(file.run().catch((err) => this.ctx.log.error({ path: f, err: err.message }, 'stopped reading file after an error')));
+      }
+    }
+    if (initial && this.files.size === 0) this.ctx.log.warn({ path: this.cfg.path }, 'no file matches path yet');
+  }
+
+  /** With exit_on_eof: finished once every file found at start reached EOF. */
+  fileDone(): void {
+    if (![...this.files.values()].every((f) => f.reachedEof)) return;
+    this.resolveFinished?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.scanTimer);
+    for (const f of this.files.values()) f.stopped = true;
+    await Promise.all(this.runs);
+  }
+}
+
+export const tail: InputKind = {
+  description: 'Follows files, one event per line',
+  spec: {
+    path: { type: 'list', required: true, description: 'Files to follow: globs, as a list or comma-separated' },
+    exclude_path: { type: 'list', default: [], description: 'Globs of files to leave out' },
+    read_from_head: { type: 'bool', default: false, description: 'Read files found at start from their beginning, not their end' },
+    exit_on_eof: { type: 'bool', default: false, description: 'Exit sluice (status 0) once every file reached its end and everything was delivered' },
+    refresh_interval: { type: 'duration', default: 10, min: 0.1, description: 'How often to look for new files matching path (seconds)' },
+    key: { type: 'string', default: 'log', description: 'Body key that holds the line' },
+    path_key: { type: 'string', default: '', description: 'If set, a body key that holds the file path' },
+    buffer_max_size: { type: 'size', default: 1024 * 1024, min: 1024, description: 'Read buffer per file and longest line kept whole; longer lines are truncated (or skipped)' },
+    skip_long_lines: { type: 'bool', default: false, description: 'Drop lines longer than buffer_max_size instead of truncating them' },
+  },
+  create: (cfg, ctx) => new TailInput(cfg as TailConfig, ctx),
+};
