@@ -1,0 +1,103 @@
+// Acceptance: each misbehaving plugin gets its documented error, and the
+// host keeps serving the other outputs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIXTURES, ROOT, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
+import { countLines } from '../helpers/lines.ts';
+import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../../sdk/protocol.ts';
+
+const fixture = (name: string) => JSON.stringify(join(FIXTURES, 'plugins', name));
+
+test('misbehaving plugins are reported and the good output still gets every event', async () => {
+  const dir = tempDir();
+  const s = Sluice.run(writeConfig(dir, `
+service:
+  flush: 0.2
+  grace: 1
+  http_server: on
+  http_port: 0
+  scheduler.base: 0.05
+  scheduler.cap: 0.2
+plugins:
+  garbage: { command: [${fixture('garbage.ts')}] }
+  early: { command: [${fixture('exits-early.ts')}] }
+  future: { command: [${fixture('future-version.ts')}] }
+  odd: { command: [${fixture('odd-status.ts')}] }
+pipeline:
+  inputs:
+    - name: dummy
+      rate: 500
+      samples: 1000
+  outputs:
+    - { name: file, match: '*', path: ${dir}/out.jsonl }
+    - { name: garbage, match: '*', start_timeout: 5 }
+    - { name: early, match: '*' }
+    - { name: future, match: '*' }
+    - { name: odd, match: '*', retry_limit: no_limits }
+`));
+  try {
+    await waitFor(() => countLines(join(dir, 'out.jsonl')) === 1000, 'the file output to get all 1000 events', 30_000);
+    const errors = () => s.logs.filter((l) => l.level >= 50).map((l) => String(l.err ?? l.msg));
+    const has = (re: RegExp) => waitFor(() => errors().find((e) => re.test(e)) ?? s.logs.find((l) => re.test(String(l.msg))), String(re));
+
+    const garbage = await has(/garbage.*not a sluice handshake/);
+    assert.match(String(garbage), /first bytes: "Hello! I am a plugin that forgot the protocol\. Hello!/);
+    assert.match(String(await has(/"early" exited before its handshake \(exit code 3\)/)), /fatal: settings file missing/);
+    assert.match(String(await has(/future.*protocol version "9"; this host speaks 1/)), /9.*1/);
+    await s.waitForLog((l) => l.msg === 'plugin answered an unknown Flush status; treated as RETRY' && l.status === 7, 'the unknown status warning');
+    await s.waitForLog((l) => l.msg === 'chunk will be retried' && l.output === 'odd.0', 'a retry for the odd plugin');
+
+    const { plugins } = await s.api('/api/v1/plugins');
+    const state = Object.fromEntries(plugins.map((p: any) => [p.output, p.state]));
+    assert.equal(state['file.0'], 'ready');
+    assert.equal(state['odd.0'], 'ready');
+    for (const bad of ['garbage.0', 'early.0', 'future.0']) assert.match(state[bad], /^(backoff|starting)$/, `${bad} is ${state[bad]}`);
+    assert.equal(countLines(join(dir, 'out.jsonl')), 1000);
+  } finally {
+    s.kill('SIGTERM');
+    const { code } = await s.exit();
+    assert.equal(code, 0);
+  }
+});
+
+test('a plugin run by hand (no magic cookie) explains itself and exits 1', () => {
+  const r = spawnSync(process.execPath, [join(ROOT, 'plugins/null/main.ts')], { encoding: 'utf8', env: { ...process.env, [MAGIC_COOKIE_KEY]: '' } });
+  assert.equal(r.status, 1);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /sluice output plugin\. It is not meant to be run by hand/);
+});
+
+test('an SDK plugin offered no version it speaks names both sides and exits 1', () => {
+  const r = spawnSync(process.execPath, [join(ROOT, 'plugins/null/main.ts')], {
+    encoding: 'utf8', env: { ...process.env, [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE, PLUGIN_PROTOCOL_VERSIONS: '5,6' },
+  });
+  assert.equal(r.status, 1);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /no common protocol version: the host speaks 5,6, this plugin speaks 1/);
+});
+
+test('a plugin command that is missing or not executable is refused before anything starts', async () => {
+  const dir = tempDir();
+  const script = join(dir, 'plugin.sh');
+  writeFileSync(script, '#!/bin/sh\n');
+  chmodSync(script, 0o644);
+  const cfg = (cmd: string) => writeConfig(dir, `pipeline:
+  inputs: [{ name: dummy }]
+  outputs: [{ name: mine, match: '*' }]
+plugins:
+  mine:
+    command: [${cmd}]
+`);
+  for (const [cmd, why] of [[join(dir, 'nope'), /does not exist/], [script, /is not executable \(chmod \+x/]] as const) {
+    const s = Sluice.run(cfg(cmd));
+    const { code } = await s.exit();
+    assert.equal(code, 2);
+    const line = s.stderrText.find((l) => l.includes('plugins.mine.command'));
+    assert.ok(line, s.stderrText.join('\n'));
+    assert.match(line, /sluice\.yaml:6:\d+: plugins\.mine\.command: plugin command not found or not runnable/);
+    assert.match(line, why);
+  }
+});

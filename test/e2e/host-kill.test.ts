@@ -1,0 +1,47 @@
+// Acceptance: after kill -9 of the host, no plugin process is alive 2 s later.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
+
+/** Alive and not a zombie waiting for a reaper. */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+test('kill -9 of the host leaves no plugin process behind', async () => {
+  const dir = tempDir();
+  const s = Sluice.run(writeConfig(dir, `
+service:
+  http_server: on
+  http_port: 0
+pipeline:
+  inputs:
+    - name: dummy
+      rate: 1000
+  outputs:
+    - name: 'null'
+      match: '*'
+    - name: file
+      match: '*'
+      path: ${dir}/out.jsonl
+    - name: counter
+      match: '*'
+`));
+  const pids: number[] = await waitFor(async () => {
+    const { plugins } = await s.api('/api/v1/plugins');
+    return plugins.every((p: any) => p.state === 'ready') && plugins.map((p: any) => p.pid);
+  }, 'all plugins ready');
+  assert.equal(pids.length, 3);
+  for (const pid of pids) assert.ok(running(pid));
+  s.kill('SIGKILL');
+  await s.exit();
+  const killedAt = Date.now();
+  await waitFor(() => pids.every((p) => !running(p)), 'plugins to exit', 2_000, 20);
+  assert.ok(Date.now() - killedAt <= 2_000);
+});
