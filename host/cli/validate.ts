@@ -1,6 +1,7 @@
 // `sluice validate`: every static check, plus each plugin's Describe, so
 // that a plugin-specific key is checked without configuring anything.
-import { applySpec, type ConfigSpec, type KeyType } from '../../sdk/config-spec.ts';
+import { applySpec, unknownKeyMessage, type ConfigSpec, type KeyType } from '../../sdk/config-spec.ts';
+import { OUTPUT_COMMON_SPEC } from '../config/schema.ts';
 import type { ConfigIssue, SluiceConfig } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import { PluginClient } from '../supervisor/plugin-client.ts';
@@ -42,7 +43,12 @@ export async function validatePlugins(config: SluiceConfig, log: Logger, version
     if (!described.has(o.plugin)) described.set(o.plugin, describe(o, log, version));
     try {
       const d = await described.get(o.plugin)!;
-      for (const e of applySpec(specOf(d), o.pluginConfig).errors) issues.push(config.locate([...o.path, e.key], e.message));
+      const spec = specOf(d);
+      for (const e of applySpec(spec, o.pluginConfig).errors) {
+        // A typo of a host key (retry_limt) lands among the plugin's keys: suggest from both.
+        const message = e.key in spec ? e.message : unknownKeyMessage(e.key, [...Object.keys(spec), ...Object.keys(OUTPUT_COMMON_SPEC)]);
+        issues.push(config.locate([...o.path, e.key], message));
+      }
     } catch (err) {
       issues.push(config.locate([...o.path, 'name'], `plugin ${JSON.stringify(o.plugin)} could not be described: ${(err as Error).message}`));
     }

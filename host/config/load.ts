@@ -171,6 +171,15 @@ export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = 
     issues.push(new ConfigIssue(file, line || 1, col || 1, '', `YAML syntax error: ${e.message.split('\n')[0]}`));
   }
   if (issues.length) return { issues };
+  // `name: null` is YAML's null, but means the bundled null plugin (as in Fluent Bit).
+  for (const section of ['inputs', 'outputs']) {
+    const items = doc.getIn(['pipeline', section], true);
+    if (!isSeq(items)) continue;
+    for (const item of items.items) {
+      const name = isMap(item) ? item.get('name', true) : undefined;
+      if (isScalar(name) && name.value === null && name.source === 'null') name.value = 'null';
+    }
+  }
   const at = new Locator(doc, lines, file);
   const bad = (path: KeyPath, message: string, onValue = false) => issues.push(at.issue(path, message, onValue));
   const baseDir = dirname(resolve(file));
@@ -198,9 +207,12 @@ export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = 
 
   // plugins: name -> command
   const commands = new Map<string, PluginCommand>();
+  // Declared, but with an error already reported: outputs using them need no second one.
+  const broken = new Set<string>();
   if (top.plugins !== undefined && !isMapValue(top.plugins)) bad(['plugins'], 'must be a map of plugin name to { command, env }', true);
   for (const [name, entry] of Object.entries(isMapValue(top.plugins) ? top.plugins : {})) {
     const path: KeyPath = ['plugins', name];
+    broken.add(name);
     const v = checkSpec(PLUGIN_ENTRY_SPEC, entry, path);
     if (v.command === undefined) continue;
     const argv = typeof v.command === 'string' ? [v.command] : Array.isArray(v.command) ? v.command.map(String) : undefined;
@@ -213,6 +225,7 @@ export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = 
       bad([...path, 'command'], `plugin command not found or not runnable: ${found.error}`, true);
       continue;
     }
+    broken.delete(name);
     const envMap = Object.fromEntries(Object.entries(v.env as object).map(([k, x]) => [k, String(x)]));
     commands.set(name, { name, argv: [found.path!, ...argv.slice(1)], env: envMap });
   }
@@ -256,7 +269,7 @@ export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = 
     const { name: _n, alias: _a, tag, mem_buf_limit, ...values } = v;
     inputs.push({ kind: String(it.name), instance, tag: tag ?? instance, memBufLimit: mem_buf_limit, values, path });
   });
-  if (!list('inputs').length && isMapValue(pipeline)) bad(['pipeline'], 'no inputs: add at least one under pipeline.inputs');
+  if (isMapValue(pipeline) && (pl.inputs == null || (Array.isArray(pl.inputs) && !pl.inputs.length))) bad(['pipeline'], 'no inputs: add at least one under pipeline.inputs');
 
   list('filters').forEach((item, i) => {
     const name = isMapValue(item) ? (item as { name?: unknown }).name : undefined;
@@ -275,6 +288,7 @@ export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = 
     if (v.name === undefined) return;
     const command = commands.get(v.name);
     if (!command) {
+      if (broken.has(v.name)) return;
       return bad([...path, 'name'], `unknown plugin ${JSON.stringify(v.name)}: not bundled (${BUNDLED_PLUGINS.join(', ')}) and not declared under plugins:`, true);
     }
     let match: RegExp | undefined;
@@ -296,7 +310,7 @@ export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = 
       pluginConfig, command, path,
     });
   });
-  if (!list('outputs').length && isMapValue(pipeline)) bad(['pipeline'], 'no outputs: add at least one under pipeline.outputs');
+  if (isMapValue(pipeline) && (pl.outputs == null || (Array.isArray(pl.outputs) && !pl.outputs.length))) bad(['pipeline'], 'no outputs: add at least one under pipeline.outputs');
 
   const names = new Set<string>();
   for (const c of [...inputs, ...outputs]) {

@@ -165,6 +165,7 @@ export class PluginSupervisor {
   private processGone(gen: Generation, reason: string): void {
     if (gen.gone) return;
     gen.gone = true;
+    // Also reaps what the plugin left behind in its process group.
     gen.proc.kill('SIGKILL');
     gen.client.close();
     clearInterval(this.sweepTimer);
@@ -183,7 +184,8 @@ export class PluginSupervisor {
   }
 
   private streamBroken(gen: Generation, why: string): void {
-    if (gen.gone) return;
+    // While stopping, the stream ends because the plugin is exiting: let it finish; stop() waits.
+    if (gen.gone || this.state === 'stopping') return;
     this.processGone(gen, `broke its Flush stream (${why})`);
   }
 

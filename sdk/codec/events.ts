@@ -112,11 +112,13 @@ function normalize(item: unknown, offset: number): Event {
 /** Decodes every event of a chunk; throws EventDecodeError naming the byte offset. */
 export function decodeEvents(data: Uint8Array): Event[] {
   const out: Event[] = [];
+  if (data.length === 0) return out;
+  // Where the event being decoded starts: the end of the last good one.
   let offset = 0;
   try {
-    unpackr.unpackMultiple(data, (value: unknown, start?: number) => {
-      offset = start ?? offset;
-      out.push(normalize(value, offset));
+    unpackr.unpackMultiple(data, (value: unknown, start?: number, end?: number) => {
+      out.push(normalize(value, start ?? offset));
+      offset = end ?? offset;
     });
   } catch (err) {
     if (err instanceof EventDecodeError) throw err;

@@ -49,7 +49,8 @@ export class Sluice {
       env: { ...process.env, ...opts.env },
       stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
     });
-    this.exited = new Promise((r) => this.proc.on('exit', (code, signal) => r({ code, signal })));
+    // 'close', not 'exit': every byte of stdout and stderr has been read by then.
+    this.exited = new Promise((r) => this.proc.on('close', (code, signal) => r({ code, signal })));
     this.proc.stdout!.setEncoding('utf8').on('data', (s: string) => (this.stdout += s));
     let rest = '';
     this.proc.stderr!.setEncoding('utf8').on('data', (s: string) => {

@@ -1,0 +1,452 @@
+#!/usr/bin/env node
+// sluice benchmarks: `npm run bench -- [--scenario NAME|all] [--lines N] [--runs N]`.
+//
+// Each scenario spawns the real host (`sluice run -c <temp config>`) on this
+// Node, waits for it to exit and measures wall time and CPU. CPU counts the
+// host and every plugin process: the host waits for its plugins, so the
+// bench's own cutime+cstime (/proc/self/stat) grows by exactly the CPU of
+// all waited-for descendants. bench/cpu-probe.ts, preloaded into each Node
+// process, measures the host's own CPU; the plugins' share is the rest.
+//
+// To add a benchmark, add an entry to SCENARIOS below: setup() prepares
+// data once and returns a function that performs one run and returns a row.
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ProbeRecord } from './cpu-probe.ts';
+
+const BENCH_DIR = import.meta.dirname;
+const ROOT = resolve(BENCH_DIR, '..');
+const DATA_DIR = join(BENCH_DIR, 'data');
+const CLI = join(ROOT, 'host', 'cli', 'main.ts');
+const PROBE = join(BENCH_DIR, 'cpu-probe.ts');
+
+// ---------------------------------------------------------------- options
+
+interface Options {
+  lines: number;
+  runs: number;
+  keep: boolean;
+  json: boolean;
+  verbose: boolean;
+}
+
+const USAGE = `Usage: npm run bench -- [options]
+
+  --scenario NAME   scenario to run, or "all" (default: tail-null)
+  --lines N         lines of input (default: 1000000)
+  --runs N          runs per scenario; each is reported, then the best (default: 1)
+  --keep            keep each run's temp directory (config, probe records)
+  --json            also print the results as one JSON line on stdout
+  --verbose         copy the host's stderr (its JSON log) to stderr
+  --list            list the scenarios
+  --help            print this help
+`;
+
+// ---------------------------------------------------------------- progress
+
+const tty = process.stderr.isTTY;
+function progress(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+/** A line that is overwritten in place on a terminal, and not printed otherwise. */
+function status(msg: string): void {
+  if (tty) process.stderr.write(`\r\x1b[Kbench: ${msg}`);
+}
+function statusDone(): void {
+  if (tty) process.stderr.write('\r\x1b[K');
+}
+
+class BenchError extends Error {}
+
+// ---------------------------------------------------------------- CPU accounting
+
+const CLK_TCK = (() => {
+  const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  return Number.isFinite(n) && n > 0 ? n : 100;
+})();
+
+/** CPU seconds of every child (and their waited-for descendants) this process has reaped. */
+function childrenCpuS(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  // Field 2 (comm) is in parentheses and may contain spaces: split after it.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state), so field n is fields[n - 3].
+  const cutime = Number(fields[16 - 3]);
+  const cstime = Number(fields[17 - 3]);
+  return (cutime + cstime) / CLK_TCK;
+}
+
+// ---------------------------------------------------------------- test data
+
+/** mulberry32: small, fast, and the same sequence on every machine. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Bump when the line format changes, so cached files are regenerated. */
+const DATA_VERSION = 1;
+const BLOCK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A file of `lines` log lines of about 200 bytes each (179–219 characters
+ * plus the newline, ASCII), the same bytes on every run and machine. Cached
+ * in bench/data/ under a name that holds the line count.
+ */
+function logFile(lines: number): string {
+  const file = join(DATA_DIR, `tail-v${DATA_VERSION}-${lines}.log`);
+  if (existsSync(file)) return file;
+  mkdirSync(DATA_DIR, { recursive: true });
+  progress(`generating ${lines.toLocaleString('en')} lines into ${file}…`);
+  const started = performance.now();
+  const rand = prng(0x51c3);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const hex = (n: number) => {
+    let s = '';
+    for (let i = 0; i < n; i++) s += HEX[Math.floor(rand() * 16)];
+    return s;
+  };
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w');
+  let bytes = 0;
+  try {
+    let time = Date.UTC(2025, 0, 1);
+    let block: string[] = [];
+    let blockBytes = 0;
+    const flush = () => {
+      const buf = Buffer.from(block.join(''), 'latin1');
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off);
+      bytes += buf.length;
+      block = [];
+      blockBytes = 0;
+    };
+    for (let i = 0; i < lines; i++) {
+      time += Math.floor(rand() * 20);
+      const r = rand();
+      const level = r < 0.8 ? 'INFO ' : r < 0.9 ? 'DEBUG' : r < 0.97 ? 'WARN ' : 'ERROR';
+      const code = level === 'ERROR' ? pick(['500', '502', '503']) : level === 'WARN ' ? pick(['404', '409', '429']) : pick(['200', '200', '200', '201', '204']);
+      let line =
+        `${new Date(time).toISOString()} ${level} ${pick(SERVICES)}[${1000 + Math.floor(rand() * 9000)}]: ` +
+        `request_id=${hex(16)} method=${pick(METHODS)} path=${pick(PATHS)}/${Math.floor(rand() * 100000)} ` +
+        `status=${code} bytes=${Math.floor(rand() * 20000)} duration_ms=${(rand() * 500).toFixed(3)} msg="`;
+      const length = 179 + Math.floor(rand() * 41) - 1; // without the closing quote
+      while (line.length < length) line += pick(WORDS) + ' ';
+      line = `${line.slice(0, length)}"\n`;
+      block.push(line);
+      blockBytes += line.length;
+      if (blockBytes >= BLOCK_BYTES) {
+        flush();
+        status(`generating… ${Math.round((100 * (i + 1)) / lines)}%`);
+      }
+    }
+    if (block.length) flush();
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  statusDone();
+  progress(`generated ${(bytes / 2 ** 20).toFixed(1)} MiB (${(bytes / lines).toFixed(1)} bytes/line) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return file;
+}
+
+const HEX = '0123456789abcdef';
+const SERVICES = ['checkout-api', 'auth', 'inventory', 'payments', 'search', 'gateway', 'notifier', 'billing-worker'];
+const METHODS = ['GET', 'GET', 'GET', 'POST', 'PUT', 'DELETE'];
+const PATHS = ['/api/v1/orders', '/api/v1/users', '/api/v2/items', '/api/v1/cart', '/healthz', '/api/v1/search', '/api/v1/invoices'];
+const WORDS = ['request', 'completed', 'upstream', 'cache', 'miss', 'hit', 'retrying', 'connection', 'reset', 'by', 'peer', 'order',
+  'created', 'user', 'session', 'expired', 'token', 'refreshed', 'payment', 'authorized', 'declined', 'timeout', 'after', 'queue',
+  'depth', 'is', 'high', 'slow', 'query', 'on', 'table', 'items', 'index', 'rebuilt', 'shard', 'rebalanced', 'worker', 'started'];
+
+// ---------------------------------------------------------------- running the host
+
+interface LogLine {
+  level?: number;
+  time?: number;
+  msg?: string;
+  [k: string]: unknown;
+}
+
+interface HostRun {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** Spawn to exit of the host, seconds. */
+  wallS: number;
+  /** CPU of the host and every process it waited for, seconds. */
+  cpuS: number;
+  /** What each Node process of the run reported at exit (host, Node plugins). */
+  probes: ProbeRecord[];
+  hostPid: number;
+  logs: LogLine[];
+  /** stderr lines that are not JSON. */
+  otherStderr: string[];
+  /** Plugin pids (from "sluice started") still alive when the host exited: their CPU is missing. */
+  survivors: number[];
+  dir: string;
+}
+
+/** Runs `sluice run -c <config>` once with `config` as the file's text. */
+async function runHost(config: string, opts: Options): Promise<HostRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+  const probeDir = join(dir, 'probes');
+  mkdirSync(probeDir);
+  const configFile = join(dir, 'sluice.yaml');
+  writeFileSync(configFile, config);
+
+  const nodeOptions = [process.env.NODE_OPTIONS, `--import=${PROBE}`].filter(Boolean).join(' ');
+  const cpuBefore = childrenCpuS();
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [CLI, 'run', '-c', configFile, '--log-level', 'info'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: nodeOptions, SLUICE_BENCH_PROBE_DIR: probeDir },
+  });
+  const logs: LogLine[] = [];
+  const otherStderr: string[] = [];
+  let pending = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (s: string) => {
+    pending += s;
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (!line.trim()) continue;
+      if (opts.verbose) process.stderr.write(`host: ${line}\n`);
+      let parsed: unknown;
+      try {
+        parsed = line.startsWith('{') ? JSON.parse(line) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed && typeof parsed === 'object') logs.push(parsed as LogLine);
+      else if (otherStderr.length < 200) otherStderr.push(line);
+    }
+  });
+  const timer = setInterval(() => status(`running… ${((performance.now() - t0) / 1000).toFixed(0)} s`), 1000);
+  const { code, signal, wallS, cpuS, survivors } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; wallS: number; cpuS: number; survivors: number[] }>(
+    (res, rej) => {
+      child.on('error', rej);
+      child.on('exit', (code, signal) => {
+        const wallS = (performance.now() - t0) / 1000;
+        const cpuS = childrenCpuS() - cpuBefore;
+        const started = logs.find((l) => l.msg === 'sluice started');
+        const pids = Array.isArray(started?.outputs) ? (started.outputs as { pid?: unknown }[]).map((o) => o.pid).filter((p): p is number => typeof p === 'number') : [];
+        res({ code, signal, wallS, cpuS, survivors: pids.filter((p) => existsSync(`/proc/${p}`)) });
+      });
+    },
+  );
+  // 'close' also waits for the stderr pipe, so every log line is in.
+  if (child.stderr.readableEnded === false) await new Promise((r) => child.stderr.once('close', r));
+  clearInterval(timer);
+  statusDone();
+  if (pending.trim()) otherStderr.push(pending);
+
+  const probes: ProbeRecord[] = [];
+  for (const f of readdirSync(probeDir)) {
+    try {
+      probes.push(JSON.parse(readFileSync(join(probeDir, f), 'utf8')) as ProbeRecord);
+    } catch {
+      // a half-written record: the process died while writing it
+    }
+  }
+  if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+  return { exitCode: code, signal, wallS, cpuS, probes, hostPid: child.pid!, logs, otherStderr, survivors, dir };
+}
+
+/** Fails the bench with the host's last words if it did not exit cleanly. */
+function checkExit(run: HostRun): void {
+  if (run.exitCode === 0) return;
+  const last = [...run.logs.slice(-10).map((l) => JSON.stringify(l)), ...run.otherStderr.slice(-10)];
+  throw new BenchError(`the host exited with ${run.signal ? `signal ${run.signal}` : `code ${run.exitCode}`}; its last stderr lines:\n  ${last.join('\n  ')}`);
+}
+
+/** Warnings and errors the host (or a plugin through it) logged, for the report. */
+function complaints(run: HostRun): string[] {
+  return [
+    ...run.logs.filter((l) => (l.level ?? 0) >= 40).map((l) => JSON.stringify(l)),
+    ...run.otherStderr,
+  ];
+}
+
+// ---------------------------------------------------------------- scenarios
+
+type Row = { [column: string]: number | string };
+
+interface Column {
+  key: string;
+  header: string;
+  format: (v: number | string) => string;
+}
+
+interface Scenario {
+  name: string;
+  description: string;
+  columns: Column[];
+  /** Which run is the best one. */
+  bestBy: { key: string; higher: boolean };
+  /** Prepares what every run shares (data files); returns one run. */
+  setup(opts: Options): Promise<(index: number) => Promise<Row>>;
+}
+
+const int = (v: number | string) => (typeof v === 'number' ? Math.round(v).toLocaleString('en') : v);
+const fixed = (digits: number) => (v: number | string) => (typeof v === 'number' ? v.toFixed(digits) : v);
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: 'tail-null',
+    description: 'tail a file from its head to EOF → bundled null output, memory storage; the host\'s throughput alone',
+    columns: [
+      { key: 'run', header: 'run', format: String },
+      { key: 'lines', header: 'lines', format: int },
+      { key: 'wallS', header: 'wall s', format: fixed(2) },
+      { key: 'linesPerS', header: 'lines/s', format: int },
+      { key: 'cpuS', header: 'CPU s', format: fixed(2) },
+      { key: 'linesPerCpuS', header: 'lines/CPU-s', format: int },
+      { key: 'hostCpuS', header: 'host CPU s', format: fixed(2) },
+      { key: 'pluginCpuS', header: 'plugin CPU s', format: fixed(2) },
+      { key: 'hostRssMiB', header: 'host peak RSS MiB', format: fixed(0) },
+      { key: 'pipelineS', header: 'started→stopped s', format: fixed(2) },
+    ],
+    bestBy: { key: 'linesPerCpuS', higher: true },
+    async setup(opts) {
+      const file = logFile(opts.lines);
+      const config = [
+        '# Written by bench/run.ts (scenario tail-null).',
+        'service:',
+        '  log_level: info',
+        'pipeline:',
+        '  inputs:',
+        '    - name: tail',
+        `      path: ${JSON.stringify(file)}`,
+        '      tag: bench',
+        '      read_from_head: true',
+        '      exit_on_eof: true',
+        '  outputs:',
+        "    - name: 'null'",
+        "      match: '*'",
+        '',
+      ].join('\n');
+      return async (index) => {
+        const run = await runHost(config, opts);
+        checkExit(run);
+        const stopped = run.logs.find((l) => l.msg === 'sluice stopped');
+        const delivered = stopped?.delivered;
+        if (!stopped || !delivered || typeof delivered !== 'object') {
+          throw new BenchError('the host did not log "sluice stopped" with a delivered count');
+        }
+        const counts = Object.entries(delivered as { [output: string]: unknown });
+        if (counts.length === 0 || counts.some(([, n]) => n !== opts.lines)) {
+          throw new BenchError(`expected ${opts.lines} records delivered to the null output, the host reported ${JSON.stringify(delivered)}`);
+        }
+        const started = run.logs.find((l) => l.msg === 'sluice started');
+        const host = run.probes.find((p) => p.pid === run.hostPid);
+        for (const c of complaints(run)) progress(`host said: ${c}`);
+        if (run.survivors.length) progress(`plugin pid(s) ${run.survivors.join(', ')} outlived the host: their CPU is not in the total`);
+        // The plugins' share is the total minus the host's own: a plugin's
+        // probe record is not reliable, because the host SIGKILLs the
+        // plugin's process group when the Flush stream ends, which can beat
+        // the plugin's own exit handlers.
+        const pluginCpuS = host ? run.cpuS - host.cpuS : Number.NaN;
+        return {
+          run: index + 1,
+          lines: opts.lines,
+          wallS: run.wallS,
+          linesPerS: opts.lines / run.wallS,
+          cpuS: run.cpuS,
+          linesPerCpuS: opts.lines / run.cpuS,
+          hostCpuS: host?.cpuS ?? Number.NaN,
+          pluginCpuS,
+          hostRssMiB: host?.maxRssMiB ?? Number.NaN,
+          pipelineS: started?.time && stopped.time ? (stopped.time - started.time) / 1000 : Number.NaN,
+        };
+      };
+    },
+  },
+];
+
+// ---------------------------------------------------------------- report
+
+function table(s: Scenario, rows: Row[]): string {
+  const cells = rows.map((r) => s.columns.map((c) => {
+    const v = r[c.key];
+    return v === undefined || (typeof v === 'number' && Number.isNaN(v)) ? '–' : c.format(v);
+  }));
+  const headers = s.columns.map((c) => c.header);
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i]!.length)));
+  const line = (xs: string[]) => `| ${xs.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join(' | ')} |`;
+  const sep = `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(headers), sep, ...cells.map(line)].join('\n');
+}
+
+function best(s: Scenario, rows: Row[]): Row {
+  const { key, higher } = s.bestBy;
+  return rows.reduce((a, b) => ((higher ? (b[key] as number) > (a[key] as number) : (b[key] as number) < (a[key] as number)) ? b : a));
+}
+
+// ---------------------------------------------------------------- main
+
+function positiveInt(name: string, v: string | boolean | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isSafeInteger(n) || n < 1) throw new BenchError(`--${name} needs a positive whole number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string', default: 'tail-null' },
+      lines: { type: 'string' },
+      runs: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return void process.stdout.write(USAGE);
+  if (values.list) return void process.stdout.write(SCENARIOS.map((s) => `${s.name}\t${s.description}\n`).join(''));
+  const opts: Options = {
+    lines: positiveInt('lines', values.lines, 1_000_000),
+    runs: positiveInt('runs', values.runs, 1),
+    keep: values.keep,
+    json: values.json,
+    verbose: values.verbose,
+  };
+  const chosen = values.scenario === 'all' ? SCENARIOS : SCENARIOS.filter((s) => s.name === values.scenario);
+  if (chosen.length === 0) throw new BenchError(`unknown scenario ${JSON.stringify(values.scenario)}; known: ${SCENARIOS.map((s) => s.name).join(', ')}, all`);
+
+  process.stdout.write(`sluice bench: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), ${new Date().toISOString()}\n`);
+  const results: { scenario: string; runs: Row[]; best: Row }[] = [];
+  for (const s of chosen) {
+    const runOnce = await s.setup(opts);
+    const rows: Row[] = [];
+    for (let i = 0; i < opts.runs; i++) {
+      progress(`running ${s.name} ${i + 1}/${opts.runs} (${opts.lines.toLocaleString('en')} lines)…`);
+      rows.push(await runOnce(i));
+    }
+    const b = best(s, rows);
+    const bestCol = s.columns.find((c) => c.key === s.bestBy.key)?.header ?? s.bestBy.key;
+    process.stdout.write(`\n${s.name}: ${s.description}\n\n${table(s, [...rows, ...(rows.length > 1 ? [{ ...b, run: `best (${bestCol})` }] : [])])}\n`);
+    results.push({ scenario: s.name, runs: rows, best: b });
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify({ node: process.version, cpus: cpus().length, date: new Date().toISOString(), results })}\n`);
+}
+
+main().catch((err) => {
+  statusDone();
+  const usage = typeof err?.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS_');
+  process.stderr.write(`bench: ${err instanceof BenchError || usage ? err.message : (err?.stack ?? err)}\n${usage ? `\n${USAGE}` : ''}`);
+  process.exit(1);
+});
