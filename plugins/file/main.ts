@@ -15,6 +15,31 @@ interface Config {
 }
 
 let file: FileHandle | undefined;
+
+/**
+ * A process killed in the middle of a write can leave half a line. That
+ * line's chunk was never answered OK, so sluice sends it again: cut the
+ * half line off rather than leave a corrupt line before the full copy.
+ */
+async function dropPartialLine(fh: FileHandle, log: { warn(o: object, m: string): void }): Promise<void> {
+  const { size } = await fh.stat();
+  const block = Buffer.alloc(64 * 1024);
+  let keep = 0;
+  // Scan back from the end for the last newline.
+  for (let end = size; end > 0; end -= block.length) {
+    const from = Math.max(0, end - block.length);
+    await fh.read(block, 0, end - from, from);
+    if (end === size && block[end - from - 1] === 10) return;
+    const nl = block.subarray(0, end - from).lastIndexOf(10);
+    if (nl >= 0) {
+      keep = from + nl + 1;
+      break;
+    }
+  }
+  if (keep === size) return;
+  await fh.truncate(keep);
+  log.warn({ bytes: size - keep, offset: keep }, 'removed a partial last line left by an interrupted write; its chunk is delivered again');
+}
 // Writes are chained so that chunks land in the order they arrived.
 let tail: Promise<unknown> = Promise.resolve();
 let records = 0;
@@ -29,9 +54,10 @@ serve<Config>({
     sync: { type: 'bool', default: false, description: 'fdatasync after every chunk before answering OK' },
     mkdir: { type: 'bool', default: true, description: 'Create the parent directory if it is missing' },
   },
-  async configure(config) {
+  async configure(config, ctx) {
     if (config.mkdir) mkdirSync(dirname(config.path), { recursive: true });
-    file = await open(config.path, 'a');
+    file = await open(config.path, 'a+');
+    await dropPartialLine(file, ctx.log);
   },
   flush(chunk, ctx) {
     let out = '';
