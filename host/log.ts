@@ -6,7 +6,12 @@ export type { Logger };
 const LEVELS: { [k: string]: string } = { off: 'silent', error: 'error', warn: 'warn', warning: 'warn', info: 'info', debug: 'debug', trace: 'trace' };
 export const LOG_LEVELS = Object.keys(LEVELS);
 
+/** The pino level for a Fluent Bit level name (plugins get this one). */
+export function pinoLevel(level: string): string {
+  return LEVELS[level] ?? level;
+}
+
 /** JSON lines on stderr; stdout belongs to the data (the stdout plugin). */
 export function createLogger(level = 'info'): Logger {
-  return pino({ level: LEVELS[level] ?? level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+  return pino({ level: pinoLevel(level), base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
 }

@@ -157,7 +157,7 @@ export function applySpec(spec: ConfigSpec, raw: { [k: string]: unknown }): { va
   }
   for (const [key, ks] of Object.entries(spec)) {
     if (key in values || errors.some((e) => e.key === key)) continue;
-    if (ks.default !== undefined) values[key] = ks.default;
+    if (ks.default !== undefined) values[key] = coerce(ks, ks.default).value ?? ks.default;
     else if (ks.required) errors.push({ key, message: 'required key is missing' });
   }
   return { values, errors };

@@ -81,8 +81,8 @@ export interface OutputPlugin<C = { [key: string]: any }> {
 const EXIT_HOOK_TIMEOUT_MS = 1500;
 
 const NOT_A_COMMAND = `This program is a sluice output plugin. It is not meant to be run by hand:
-name it in a sluice config (an output, or the plugins: section) and sluice
-will start it. To test it, use the SDK's harness.
+declare it under plugins: in a sluice config and name it in an output; sluice
+starts it. See docs/plugin-authors.md.
 `;
 
 function resultOf(id: string, answer: FlushAnswer): FlushResult {

@@ -26,7 +26,7 @@ export class Metrics {
   readonly outDropped = this.c('sluice_output_dropped_records_total', 'Events dropped after a terminal failure', ['name']);
   readonly outRequeued = this.c('sluice_output_requeued_records_total', 'Events in flight when their plugin process died, sent again (not a retry)', ['name']);
   readonly outInFlight = this.g('sluice_output_in_flight_chunks', 'Chunks sent to the plugin and not yet answered', ['name']);
-  readonly outPending = this.g('sluice_output_pending_chunks', 'Chunks waiting for this output (queued or in retry backoff)', ['name']);
+  readonly outPending = this.g('sluice_output_pending_chunks', 'Chunks not yet delivered by this output: queued, in retry backoff or in flight', ['name']);
   readonly pluginRestarts = this.c('sluice_plugin_restarts_total', 'Plugin process restarts', ['name']);
   readonly pluginUp = this.g('sluice_plugin_up', '1 while the plugin process is ready', ['name']);
 }

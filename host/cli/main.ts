@@ -5,7 +5,7 @@ import { Metrics } from '../api/metrics.ts';
 import { plugins, startApi } from '../api/server.ts';
 import { loadConfig, type ConfigIssue } from '../config/load.ts';
 import { Pipeline, PipelineConfigError } from '../engine/pipeline.ts';
-import { createLogger, type Logger } from '../log.ts';
+import { LOG_LEVELS, createLogger, type Logger } from '../log.ts';
 import { EXIT } from './exit-codes.ts';
 import { validatePlugins } from './validate.ts';
 import { VERSION } from './version.ts';
@@ -66,7 +66,7 @@ async function run(file: string, logLevel: string | undefined): Promise<void> {
     const delivered = await metrics.outRecords.get();
     const summary = Object.fromEntries(delivered.values.map((v) => [v.labels.name, v.value]));
     if (lost.events > 0) {
-      log.warn({ events: lost.events, chunks: lost.chunks }, `${lost.events} events were not delivered and are lost (memory storage); raise service.grace to give outputs more time`);
+      log.warn({ events: lost.events, chunks: lost.chunks }, `${lost.events} event${lost.events === 1 ? '' : 's'} were not delivered and are lost (memory storage); raise service.grace to give outputs more time`);
     }
     log.info({ delivered: summary, undelivered_events: lost.events }, 'sluice stopped');
     process.exit(EXIT.OK);
@@ -80,6 +80,8 @@ async function run(file: string, logLevel: string | undefined): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Without a handler SIGHUP would kill the host and lose what memory holds.
+  process.on('SIGHUP', () => log.warn('SIGHUP received: hot reload is not implemented in this version; the config was not reloaded'));
 
   try {
     await pipeline.start();
@@ -114,7 +116,9 @@ async function main(argv: string[]): Promise<void> {
   if (command !== 'run' && command !== 'validate') fail(EXIT.CONFIG, `unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
   const file = values.config;
   if (typeof file !== 'string') fail(EXIT.CONFIG, `sluice ${command} needs a config file: sluice ${command} -c FILE`);
-  if (command === 'run') return run(file, values['log-level'] as string | undefined);
+  const level = values['log-level'];
+  if (level !== undefined && !LOG_LEVELS.includes(String(level))) fail(EXIT.CONFIG, `--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
+  if (command === 'run') return run(file, level as string | undefined);
 
   const { config, issues } = loadConfig(file);
   if (!config) printIssues(issues);

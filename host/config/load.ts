@@ -116,7 +116,8 @@ function interpolate(v: unknown, path: KeyPath, env: NodeJS.ProcessEnv, bad: (pa
   if (typeof v === 'string') {
     return v.replace(VAR, (_m, name: string, def: string | undefined) => {
       const val = env[name];
-      if (val !== undefined) return val;
+      // As in a shell, :- also replaces an empty value.
+      if (val !== undefined && (val !== '' || def === undefined)) return val;
       if (def !== undefined) return def;
       bad(path, `environment variable ${name} is not set (write \${${name}:-default} for a fallback)`);
       return '';

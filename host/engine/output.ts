@@ -51,6 +51,7 @@ export class Output {
       result: (id, outcome, message, retryAfterMs) => this.onResult(id, outcome, message, retryAfterMs),
       lost: (ids) => this.onLost(ids),
       restarted: () => this.metrics.pluginRestarts.inc({ name: this.name }),
+      down: () => this.metrics.pluginUp.set({ name: this.name }, 0),
     }, deps.log);
   }
 

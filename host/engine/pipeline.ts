@@ -4,7 +4,7 @@ import type { Metrics } from '../api/metrics.ts';
 import type { ConfigIssue, SluiceConfig } from '../config/load.ts';
 import { INPUTS } from '../inputs/index.ts';
 import type { Input } from '../inputs/input.ts';
-import type { Logger } from '../log.ts';
+import { pinoLevel, type Logger } from '../log.ts';
 import { ConfigureRejected } from '../supervisor/supervisor.ts';
 import type { Chunk } from './chunk.ts';
 import { MemoryStore } from './memory-store.ts';
@@ -53,7 +53,7 @@ export class Pipeline {
       name: o.instance, match: o.match, workers: o.workers, retryLimit: o.retryLimit,
       retryBase: svc['scheduler.base'], retryCap: svc['scheduler.cap'],
       supervisor: {
-        instance: o.instance, command: o.command, config: o.pluginConfig, hostVersion, logLevel: svc.log_level,
+        instance: o.instance, command: o.command, config: o.pluginConfig, hostVersion, logLevel: pinoLevel(svc.log_level),
         startTimeoutMs: o.startTimeout * 1000, flushTimeoutMs: o.flushTimeout * 1000,
         healthIntervalMs: o.healthCheckInterval * 1000, stopGraceMs: o.stopGrace * 1000,
       },
@@ -154,13 +154,15 @@ export class Pipeline {
    * then stops every plugin. Returns what could not be delivered.
    */
   async shutdown(graceMs: number): Promise<{ chunks: number; events: number }> {
+    const deadline = Date.now() + graceMs;
     await this.stopInputs();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.idle(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
-    clearTimeout(timer);
     clearInterval(this.flushTimer);
-    const left = Math.max(0, graceMs / 2);
-    await Promise.all(this.outputs.map((o) => o.stop(left)));
+    // Deliver normally for most of the grace; keep the last quarter for Drain,
+    // which makes plugins flush what they buffer without waiting for timers.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.idle(), new Promise((r) => (timer = setTimeout(r, graceMs * 0.75)))]);
+    clearTimeout(timer);
+    await Promise.all(this.outputs.map((o) => o.stop(Math.max(0, deadline - Date.now()))));
     return this.undelivered;
   }
 }

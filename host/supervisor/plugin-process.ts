@@ -58,10 +58,13 @@ export function forwardLine(log: Logger, line: string): void {
     try {
       const rec = JSON.parse(line);
       if (rec && typeof rec === 'object') {
-        const { level, msg, time: _t, hostname: _h, pid: pluginPid, ...fields } = rec;
-        const name = typeof level === 'number' ? PINO_LEVELS[level] : typeof level === 'string' ? level.toLowerCase() : undefined;
+        const { level, msg, time: _t, hostname: _h, pid: _p, '@level': hcLevel, '@message': hcMsg, '@timestamp': _ts, ...fields } = rec;
+        // pino's numeric or named levels, and hclog's @level/@message (go-plugin).
+        const lv = level ?? hcLevel;
+        const name = typeof lv === 'number' ? PINO_LEVELS[lv] : typeof lv === 'string' ? lv.toLowerCase() : undefined;
         const fn = name && name in PINO_LEVEL_SET ? name : 'info';
-        (log as any)[fn]({ ...fields, ...(pluginPid ? { plugin_pid: pluginPid } : {}) }, typeof msg === 'string' ? msg : '');
+        const text = typeof msg === 'string' ? msg : typeof hcMsg === 'string' ? hcMsg : '';
+        (log as any)[fn](fields, text);
         return;
       }
     } catch {
@@ -105,8 +108,8 @@ export class PluginProcess {
       buffer: false,
       stdio: ['pipe', 'pipe', 'pipe', 1],
       env: {
-        ...cmd.env,
         PATH: path,
+        ...cmd.env,
         [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE,
         PLUGIN_PROTOCOL_VERSIONS: APP_PROTOCOL_VERSIONS.join(','),
         PLUGIN_UNIX_SOCKET_DIR: socketDir,

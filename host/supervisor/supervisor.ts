@@ -30,6 +30,8 @@ export interface SupervisorHooks {
   /** The process is gone: these chunks were in flight and are not delivered. */
   lost(chunkIds: string[], reason: string): void;
   restarted?(): void;
+  /** The process is gone (crash, hang, stop). */
+  down?(): void;
 }
 
 /** Configure refused the config: fatal, restarting cannot help. */
@@ -75,6 +77,8 @@ export class PluginSupervisor {
   private failures = 0;
   private readyAt = 0;
   private restartTimer: NodeJS.Timeout | undefined;
+  private launching: Promise<void> | undefined;
+  private stopRequested = false;
   private sweepTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
 
@@ -94,7 +98,7 @@ export class PluginSupervisor {
    */
   async start(): Promise<void> {
     try {
-      await this.launch();
+      await (this.launching = this.launch());
     } catch (err) {
       if (err instanceof ConfigureRejected) {
         this.state = 'failed';
@@ -124,6 +128,8 @@ export class PluginSupervisor {
       throw new PluginStartError(`plugin "${this.opts.command.name}" failed ${this.described ? 'Configure' : 'Describe'}: ${(err as Error).message}`);
     }
     if (gen.gone) throw new PluginStartError(`plugin "${this.opts.command.name}" exited during Configure`);
+    // stop() was called while this process started: it stops this process.
+    if (this.stopRequested) return;
     const stream = gen.client.openFlush();
     gen.stream = stream;
     stream.on('data', (r: FlushResult) => this.onResult(r));
@@ -132,7 +138,7 @@ export class PluginSupervisor {
     this.state = 'ready';
     this.readyAt = Date.now();
     this.lastError = undefined;
-    this.log.debug({ pid: proc.pid, version: this.described?.version }, 'plugin ready');
+    this.log.debug({ plugin_pid: proc.pid, version: this.described?.version }, 'plugin ready');
     this.sweepTimer = setInterval(() => this.sweepTimeouts(), Math.min(1000, this.opts.flushTimeoutMs)).unref();
     this.healthTimer = setInterval(() => void this.checkHealth(gen), this.opts.healthIntervalMs).unref();
     this.hooks.ready();
@@ -145,7 +151,7 @@ export class PluginSupervisor {
   }
 
   private scheduleRestart(): void {
-    if (this.state === 'stopping' || this.state === 'stopped') return;
+    if (this.stopRequested) return;
     this.failures++;
     const delayS = Math.min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (this.failures - 1));
     this.state = 'backoff';
@@ -154,7 +160,8 @@ export class PluginSupervisor {
       this.restartTimer = undefined;
       this.restarts++;
       this.hooks.restarted?.();
-      this.launch().catch((e) => {
+      if (this.stopRequested) return;
+      this.launching = this.launch().catch((e) => {
         if (e instanceof ConfigureRejected) this.log.error({ errors: e.errors }, e.message);
         this.launchFailed(e);
       });
@@ -171,13 +178,14 @@ export class PluginSupervisor {
     clearInterval(this.sweepTimer);
     clearInterval(this.healthTimer);
     if (this.gen !== gen) return;
+    this.hooks.down?.();
     if (Date.now() - this.readyAt >= STABLE_MS) this.failures = 0;
     const ids = [...this.inFlight.keys()];
     this.inFlight.clear();
-    const stopping = this.state === 'stopping' || this.state === 'stopped';
+    const stopping = this.stopRequested;
     if (!stopping) {
       this.lastError = `plugin ${reason}`;
-      this.log.error({ pid: gen.proc.pid, in_flight: ids.length }, `plugin ${reason}; its in-flight chunks go back to pending`);
+      this.log.error({ plugin_pid: gen.proc.pid, in_flight: ids.length }, `plugin ${reason}; its in-flight chunks go back to pending`);
     }
     if (ids.length) this.hooks.lost(ids, reason);
     if (!stopping) this.scheduleRestart();
@@ -185,7 +193,7 @@ export class PluginSupervisor {
 
   private streamBroken(gen: Generation, why: string): void {
     // While stopping, the stream ends because the plugin is exiting: let it finish; stop() waits.
-    if (gen.gone || this.state === 'stopping') return;
+    if (gen.gone || this.stopRequested) return;
     this.processGone(gen, `broke its Flush stream (${why})`);
   }
 
@@ -256,9 +264,12 @@ export class PluginSupervisor {
 
   /** Shutdown RPC, then SIGTERM after the grace, then SIGKILL, to the whole process group. */
   async stop(): Promise<void> {
+    this.stopRequested = true;
     clearTimeout(this.restartTimer);
-    const gen = this.gen;
     this.state = 'stopping';
+    await this.launching?.catch(() => undefined);
+    this.state = 'stopping';
+    const gen = this.gen;
     if (gen && !gen.gone) {
       await timeout(gen.client.shutdown(1000).catch(() => undefined), 1000);
       if (!(await timeout(gen.proc.exited, this.opts.stopGraceMs))) {
