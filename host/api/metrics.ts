@@ -23,10 +23,14 @@ export class Metrics {
   readonly outErrors = this.c('sluice_output_errors_total', 'Chunks an output answered ERROR', ['name']);
   readonly outRetries = this.c('sluice_output_retries_total', 'Chunk retries scheduled (RETRY or flush_timeout)', ['name']);
   readonly outRetriesFailed = this.c('sluice_output_retries_failed_total', 'Chunks that exhausted retry_limit', ['name']);
-  readonly outDropped = this.c('sluice_output_dropped_records_total', 'Events dropped after a terminal failure', ['name']);
+  readonly outDropped = this.c('sluice_output_dropped_records_total', 'Events an output gave up on, by reason: error, retries_exhausted, total_limit_size (dead-lettered ones included)', ['name', 'reason']);
+  readonly outDeadLetters = this.c('sluice_output_dead_letter_chunks_total', 'Chunks kept in the dead-letter store (storage.keep.rejected)', ['name']);
   readonly outRequeued = this.c('sluice_output_requeued_records_total', 'Events in flight when their plugin process died, sent again (not a retry)', ['name']);
   readonly outInFlight = this.g('sluice_output_in_flight_chunks', 'Chunks sent to the plugin and not yet answered', ['name']);
   readonly outPending = this.g('sluice_output_pending_chunks', 'Chunks not yet delivered by this output: queued, in retry backoff or in flight', ['name']);
   readonly pluginRestarts = this.c('sluice_plugin_restarts_total', 'Plugin process restarts', ['name']);
+  readonly quarantined = this.c('sluice_storage_quarantined_chunks_total', 'Corrupt or truncated chunk files moved to quarantine at start', []);
+  readonly backlog = this.c('sluice_storage_backlog_chunks_total', 'Chunks found under storage.path at start and queued for delivery', []);
+  readonly storageChunks = this.g('sluice_storage_chunks', 'Live chunks by state: up (in memory), down (on disk only), busy (being sent)', ['state']);
   readonly pluginUp = this.g('sluice_plugin_up', '1 while the plugin process is ready', ['name']);
 }

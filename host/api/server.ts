@@ -64,6 +64,8 @@ export async function startApi(listen: string, port: number, deps: ApiDeps): Pro
         case '/api/v1/health':
           return json(res, 200, { status: 'ok' });
         case '/api/v1/metrics/prometheus': {
+          const held = pipeline.store.held;
+          for (const state of ['up', 'down', 'busy'] as const) metrics.storageChunks.set({ state }, held[state]);
           const text = (await metrics.registry.metrics()) + (await pluginMetricsText(pipeline));
           res.writeHead(200, { 'content-type': metrics.registry.contentType });
           return res.end(text);
@@ -73,8 +75,14 @@ export async function startApi(listen: string, port: number, deps: ApiDeps): Pro
         case '/api/v1/storage': {
           const held = pipeline.store.held;
           return json(res, 200, {
-            storage_layer: { type: 'memory', chunks: { total_chunks: held.chunks, mem_bytes: held.bytes, open_events: held.openEvents } },
-            input_chunks: Object.fromEntries(pipeline.store.inputs.map((a) => [a.name, { paused: a.paused, chunks: a.chunks, mem_bytes: a.bytes, mem_limit: a.limit }])),
+            storage_layer: {
+              chunks: { total_chunks: held.chunks, mem_chunks: held.up, fs_chunks_down: held.down, busy_chunks: held.busy, mem_bytes: held.bytes, open_events: held.openEvents },
+              quarantined_chunks: pipeline.store.quarantined,
+              dead_letter_path: pipeline.deadLetters?.dir ?? null,
+            },
+            input_chunks: Object.fromEntries(pipeline.store.inputs.map((a) => [a.name, {
+              storage: a.storage, paused: a.paused, chunks: a.chunks, mem_bytes: a.bytes, mem_buf_limit: a.memBufLimit,
+            }])),
           });
         }
         default:

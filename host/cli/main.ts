@@ -68,7 +68,8 @@ async function run(file: string, logLevel: string | undefined): Promise<void> {
     if (lost.events > 0) {
       log.warn({ events: lost.events, chunks: lost.chunks }, `${lost.events} event${lost.events === 1 ? '' : 's'} were not delivered and are lost (memory storage); raise service.grace to give outputs more time`);
     }
-    log.info({ delivered: summary, undelivered_events: lost.events }, 'sluice stopped');
+    if (lost.onDisk > 0) log.info({ events: lost.onDisk }, 'undelivered events stay in their chunk files under storage.path and are delivered at the next start');
+    log.info({ delivered: summary, undelivered_events: lost.events, kept_on_disk_events: lost.onDisk }, 'sluice stopped');
     process.exit(EXIT.OK);
   };
   const onSignal = (sig: string) => {

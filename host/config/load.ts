@@ -44,6 +44,8 @@ export interface InputConfig {
   instance: string;
   tag: string;
   memBufLimit: number;
+  storage: 'memory' | 'filesystem';
+  pauseOnChunksOverlimit: boolean;
   values: { [k: string]: any };
   path: KeyPath;
 }
@@ -58,6 +60,7 @@ export interface OutputConfig {
   startTimeout: number;
   healthCheckInterval: number;
   stopGrace: number;
+  totalLimitSize: number;
   /** The plugin's own keys, for Configure. */
   pluginConfig: { [k: string]: unknown };
   command: PluginCommand;
@@ -205,6 +208,9 @@ export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = 
   };
 
   const service = checkSpec(SERVICE_SPEC, top.service, ['service']);
+  if (service['storage.keep.rejected'] && !service['storage.rejected.path'] && !service['storage.path']) {
+    bad(['service', 'storage.keep.rejected'], 'needs a directory: set service.storage.rejected.path or service.storage.path', true);
+  }
 
   // plugins: name -> command
   const commands = new Map<string, PluginCommand>();
@@ -267,8 +273,9 @@ export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = 
     const spec = { ...INPUT_COMMON_SPEC, ...kind.spec };
     const v = checkSpec(spec, it, path);
     const instance = instanceName(String(it.name), v.alias);
-    const { name: _n, alias: _a, tag, mem_buf_limit, ...values } = v;
-    inputs.push({ kind: String(it.name), instance, tag: tag ?? instance, memBufLimit: mem_buf_limit, values, path });
+    const { name: _n, alias: _a, tag, mem_buf_limit, 'storage.type': storage, 'storage.pause_on_chunks_overlimit': pause, ...values } = v;
+    if (storage === 'filesystem' && !service['storage.path']) bad([...path, 'storage.type'], 'filesystem storage needs service.storage.path: the directory for chunk files', true);
+    inputs.push({ kind: String(it.name), instance, tag: tag ?? instance, memBufLimit: mem_buf_limit, storage, pauseOnChunksOverlimit: pause, values, path });
   });
   if (isMapValue(pipeline) && (pl.inputs == null || (Array.isArray(pl.inputs) && !pl.inputs.length))) bad(['pipeline'], 'no inputs: add at least one under pipeline.inputs');
 
@@ -307,7 +314,7 @@ export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = 
     if (!match || retryLimit === undefined) return;
     outputs.push({
       plugin: v.name, instance: instanceName(v.name, v.alias), match, workers: v.workers, retryLimit,
-      flushTimeout: v.flush_timeout, startTimeout: v.start_timeout, healthCheckInterval: v.health_check_interval, stopGrace: v.stop_grace,
+      flushTimeout: v.flush_timeout, startTimeout: v.start_timeout, healthCheckInterval: v.health_check_interval, stopGrace: v.stop_grace, totalLimitSize: v['storage.total_limit_size'],
       pluginConfig, command, path,
     });
   });

@@ -12,13 +12,21 @@ export const SERVICE_SPEC: ConfigSpec = {
   http_port: { type: 'int', default: 2020, min: 0, description: 'Port of the HTTP API (0 picks a free port)' },
   'scheduler.base': { type: 'duration', default: 5, min: 0, description: 'Smallest wait before a retry (seconds)' },
   'scheduler.cap': { type: 'duration', default: 2000, min: 0, description: 'Largest wait before a retry (seconds)' },
+  'storage.path': { type: 'string', description: 'Directory for filesystem chunks, delivery progress, quarantine and dead letters; required by storage.type: filesystem' },
+  'storage.sync': { type: 'string', default: 'normal', oneOf: ['normal', 'full'], description: 'normal: chunk files go to the OS (survive a crash of sluice); full: also fsync (survive a power loss)' },
+  'storage.checksum': { type: 'bool', default: true, description: 'Verify each chunk file\'s CRC32 when loading it at start' },
+  'storage.max_chunks_up': { type: 'int', default: 128, min: 1, description: 'Chunks held in memory; filesystem chunks over this go down to disk, memory inputs pause' },
+  'storage.keep.rejected': { type: 'bool', default: false, description: 'Keep chunks that an output gave up on in a dead-letter directory' },
+  'storage.rejected.path': { type: 'string', description: 'The dead-letter directory (default: <storage.path>/rejected)' },
 };
 
 export const INPUT_COMMON_SPEC: ConfigSpec = {
   name: { type: 'string', required: true, description: 'Input type: tail, dummy or stdin' },
   alias: { type: 'string', description: 'Instance name in logs and metrics (default: <name>.<index>)' },
   tag: { type: 'string', description: 'Tag of the events (default: the instance name)' },
-  mem_buf_limit: { type: 'size', default: 32 * 1024 * 1024, description: 'Chunk bytes this input may hold in memory before it is paused; 0 for no limit' },
+  mem_buf_limit: { type: 'size', default: 32 * 1024 * 1024, description: 'With memory storage: chunk bytes this input may hold before it is paused; 0 for no limit' },
+  'storage.type': { type: 'string', default: 'memory', oneOf: ['memory', 'filesystem'], description: 'memory: chunks live in memory only; filesystem: each chunk is also a file under storage.path and survives a crash' },
+  'storage.pause_on_chunks_overlimit': { type: 'bool', default: false, description: 'With filesystem storage: pause the input when storage.max_chunks_up is reached, instead of putting chunks down to disk' },
 };
 
 export const OUTPUT_COMMON_SPEC: ConfigSpec = {
@@ -31,6 +39,7 @@ export const OUTPUT_COMMON_SPEC: ConfigSpec = {
   flush_timeout: { type: 'duration', default: 60, min: 0.01, description: 'A chunk not answered in this time is retried (seconds)' },
   start_timeout: { type: 'duration', default: 10, min: 0.01, description: 'How long the plugin may take to print its handshake (seconds)' },
   health_check_interval: { type: 'duration', default: 10, min: 0.1, description: 'Health check period; three failures in a row restart the plugin (seconds)' },
+  'storage.total_limit_size': { type: 'size', default: 0, description: 'Chunk bytes this output may hold; over it, its oldest queued chunks are dropped for this output (counted); 0 for no limit' },
   stop_grace: { type: 'duration', default: 5, min: 0, description: 'After the Shutdown call, how long before the plugin process group gets SIGTERM, then SIGKILL (seconds)' },
 };
 

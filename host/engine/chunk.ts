@@ -18,12 +18,19 @@ export interface Chunk {
   readonly id: string;
   readonly tag: string;
   readonly input: string;
-  readonly data: Buffer;
   readonly count: number;
+  /** Bytes of events. */
+  readonly size: number;
   readonly createdAt: number;
   readonly crc32: number;
+  /** The events; undefined while the chunk is "down" (on disk only). */
+  data: Buffer | undefined;
+  /** The chunk file, with filesystem storage. */
+  file: string | undefined;
   /** Deliveries not yet terminal; the chunk is released at zero. */
   pending: number;
+  /** Sends in flight; a busy chunk stays in memory. */
+  busy: number;
 }
 
 /** A chunk still being written. */
@@ -48,7 +55,7 @@ export class OpenChunk {
   }
   seal(input: string): Chunk {
     const data = this.buf.subarray(0, this.size);
-    return { id: this.id, tag: this.tag, input, data, count: this.count, createdAt: this.createdAt, crc32: crc32(data), pending: 0 };
+    return { id: this.id, tag: this.tag, input, data, size: data.length, count: this.count, createdAt: this.createdAt, crc32: crc32(data), file: undefined, pending: 0, busy: 0 };
   }
 }
 

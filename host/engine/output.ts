@@ -5,6 +5,7 @@ import type { Metrics } from '../api/metrics.ts';
 import { PluginSupervisor, type FlushOutcome, type SupervisorOptions } from '../supervisor/supervisor.ts';
 import type { Chunk } from './chunk.ts';
 import { backoffSeconds } from './retry.ts';
+import type { DeadLetters } from '../storage/dead-letter.ts';
 
 export interface OutputOptions {
   name: string;
@@ -13,7 +14,17 @@ export interface OutputOptions {
   retryLimit: number;
   retryBase: number;
   retryCap: number;
+  /** storage.total_limit_size: chunk bytes this output may hold; 0 for no limit. */
+  totalLimitSize: number;
   supervisor: SupervisorOptions;
+}
+
+/** What an output needs from the chunk store. */
+export interface OutputStore {
+  load(chunk: Chunk): Buffer;
+  /** This output is done with the chunk (delivered or given up): remembered across restarts. */
+  finished(chunk: Chunk, output: string): void;
+  settled(): void;
 }
 
 interface Delivery {
@@ -30,19 +41,25 @@ export class Output {
   private readonly log: Logger;
   private readonly metrics: Metrics;
   private readonly done: (chunk: Chunk) => void;
+  private readonly store: OutputStore;
+  private readonly deadLetters: DeadLetters | undefined;
+  /** Bytes of the chunks this output holds (queued, waiting, in flight). */
+  private bytes = 0;
   /** Waiting to be sent, oldest first. */
   private queue: Delivery[] = [];
   private readonly inFlight = new Map<string, Delivery>();
   private readonly waiting = new Map<Delivery, NodeJS.Timeout>();
   private paused = false;
 
-  constructor(opts: OutputOptions, deps: { log: Logger; metrics: Metrics; done: (chunk: Chunk) => void }) {
+  constructor(opts: OutputOptions, deps: { log: Logger; metrics: Metrics; store: OutputStore; deadLetters?: DeadLetters; done: (chunk: Chunk) => void }) {
     this.opts = opts;
     this.name = opts.name;
     this.match = opts.match;
     this.log = deps.log.child({ output: opts.name });
     this.metrics = deps.metrics;
     this.done = deps.done;
+    this.store = deps.store;
+    this.deadLetters = deps.deadLetters;
     this.supervisor = new PluginSupervisor(opts.supervisor, {
       ready: () => {
         this.metrics.pluginUp.set({ name: this.name }, 1);
@@ -65,8 +82,20 @@ export class Output {
   }
 
   enqueue(chunk: Chunk): void {
+    this.makeRoom(chunk.size);
+    this.bytes += chunk.size;
     this.queue.push({ chunk, attempt: 1 });
     this.dispatch();
+  }
+
+  /** storage.total_limit_size: drop this output's oldest queued chunks, counted, to fit a new one. */
+  private makeRoom(incoming: number): void {
+    const limit = this.opts.totalLimitSize;
+    if (!limit) return;
+    while (this.bytes + incoming > limit && this.queue.length) {
+      const d = this.queue.shift()!;
+      this.giveUp(d, 'total_limit_size', `storage.total_limit_size ${limit} bytes reached; oldest chunk dropped for this output`);
+    }
   }
 
   /** Stops sending new chunks (drain, shutdown); in-flight chunks still get answered. */
@@ -80,10 +109,18 @@ export class Output {
     while (this.queue.length && this.inFlight.size < this.opts.workers && sup.state === 'ready') {
       const d = this.queue.shift()!;
       const c = d.chunk;
-      if (!sup.send({ chunk_id: c.id, tag: c.tag, events: c.data, count: c.count, attempt: d.attempt })) {
+      let events: Buffer;
+      try {
+        events = this.store.load(c);
+      } catch (err) {
+        this.giveUp(d, 'error', `cannot read the chunk file: ${(err as Error).message}`);
+        continue;
+      }
+      if (!sup.send({ chunk_id: c.id, tag: c.tag, events, count: c.count, attempt: d.attempt })) {
         this.queue.unshift(d);
         break;
       }
+      c.busy++;
       this.inFlight.set(c.id, d);
     }
     this.gauges();
@@ -99,17 +136,18 @@ export class Output {
     if (!d) return;
     this.inFlight.delete(id);
     const c = d.chunk;
+    c.busy--;
     const labels = { name: this.name };
     if (outcome === 'OK') {
       this.metrics.outRecords.inc(labels, c.count);
-      this.metrics.outBytes.inc(labels, c.data.length);
+      this.metrics.outBytes.inc(labels, c.size);
       this.finish(d);
     } else if (outcome === 'ERROR') {
       this.metrics.outErrors.inc(labels);
-      this.fail(d, `plugin answered ERROR: ${message}`);
+      this.giveUp(d, 'error', `plugin answered ERROR: ${message}`);
     } else if (d.attempt > this.opts.retryLimit) {
       this.metrics.outRetriesFailed.inc(labels);
-      this.fail(d, `retry_limit ${this.opts.retryLimit} exhausted; last answer ${outcome}${message ? `: ${message}` : ''}`);
+      this.giveUp(d, 'retries_exhausted', `retry_limit ${this.opts.retryLimit} exhausted; last answer ${outcome}${message ? `: ${message}` : ''}`);
     } else {
       const waitS = Math.max(retryAfterMs / 1000, backoffSeconds(d.attempt, this.opts.retryBase, this.opts.retryCap));
       d.attempt++;
@@ -121,6 +159,7 @@ export class Output {
         this.dispatch();
       }, waitS * 1000));
     }
+    this.store.settled();
     this.dispatch();
   }
 
@@ -132,6 +171,7 @@ export class Output {
       const d = this.inFlight.get(id);
       if (!d) continue;
       this.inFlight.delete(id);
+      d.chunk.busy--;
       back.push(d);
       records += d.chunk.count;
     }
@@ -139,17 +179,32 @@ export class Output {
     this.metrics.outRequeued.inc({ name: this.name }, records);
     this.log.warn({ chunks: back.length, records }, 'chunks in flight to a plugin that died go back to pending; they will be sent again');
     this.queue.unshift(...back);
+    this.store.settled();
     this.gauges();
   }
 
   private finish(d: Delivery): void {
+    this.bytes -= d.chunk.size;
+    this.store.finished(d.chunk, this.name);
     this.gauges();
     this.done(d.chunk);
   }
 
-  private fail(d: Delivery, reason: string): void {
-    this.metrics.outDropped.inc({ name: this.name }, d.chunk.count);
-    this.log.error({ chunk: d.chunk.id, tag: d.chunk.tag, records: d.chunk.count, reason }, 'chunk dropped after a terminal failure');
+  /** A terminal failure: kept in the dead-letter store if configured, always counted and logged. */
+  private giveUp(d: Delivery, kind: 'error' | 'retries_exhausted' | 'total_limit_size', reason: string): void {
+    const c = d.chunk;
+    let kept: string | undefined;
+    if (this.deadLetters) {
+      try {
+        kept = this.deadLetters.put(c, this.store.load(c), this.name, reason, d.attempt);
+        this.metrics.outDeadLetters.inc({ name: this.name });
+      } catch (err) {
+        this.log.error({ chunk: c.id, err: (err as Error).message }, 'cannot write the chunk to the dead-letter store');
+      }
+    }
+    this.metrics.outDropped.inc({ name: this.name, reason: kind }, c.count);
+    this.log.error({ chunk: c.id, tag: c.tag, records: c.count, attempts: d.attempt, reason, ...(kept ? { dead_letter: kept } : {}) },
+      kept ? 'chunk given up and kept in the dead-letter store' : 'chunk dropped after a terminal failure');
     this.finish(d);
   }
 

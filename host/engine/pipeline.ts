@@ -7,7 +7,9 @@ import type { Input } from '../inputs/input.ts';
 import { pinoLevel, type Logger } from '../log.ts';
 import { ConfigureRejected } from '../supervisor/supervisor.ts';
 import type { Chunk } from './chunk.ts';
-import { MemoryStore } from './memory-store.ts';
+import { join } from 'node:path';
+import { DeadLetters } from '../storage/dead-letter.ts';
+import { ChunkStore } from '../storage/store.ts';
 import { Output } from './output.ts';
 import { Router } from './router.ts';
 
@@ -20,7 +22,8 @@ export class PipelineConfigError extends Error {
 }
 
 export class Pipeline {
-  readonly store: MemoryStore;
+  readonly store: ChunkStore;
+  readonly deadLetters: DeadLetters | undefined;
   readonly outputs: Output[];
   readonly inputs: { name: string; input: Input }[] = [];
   private readonly router: Router<Output>;
@@ -37,31 +40,42 @@ export class Pipeline {
     this.log = log;
     this.metrics = metrics;
     const svc = config.service;
-    this.store = new MemoryStore({
+    this.store = new ChunkStore({
+      path: svc['storage.path'], sync: svc['storage.sync'], checksum: svc['storage.checksum'], maxChunksUp: svc['storage.max_chunks_up'],
+    }, {
       sealed: (c) => this.route(c),
-      paused: (name) => {
+      paused: (name, why) => {
         metrics.inputPaused.inc({ name });
         metrics.inputIsPaused.set({ name }, 1);
-        log.debug({ input: name }, 'input paused: mem_buf_limit reached');
+        log.debug({ input: name, limit: why }, 'input paused (backpressure)');
       },
       resumed: (name) => {
         metrics.inputIsPaused.set({ name }, 0);
         log.debug({ input: name }, 'input resumed');
       },
-    });
+      quarantined: () => metrics.quarantined.inc(),
+    }, log);
+    const rejected = svc['storage.rejected.path'] ?? (svc['storage.path'] ? join(svc['storage.path'], 'rejected') : undefined);
+    this.deadLetters = svc['storage.keep.rejected'] && rejected ? new DeadLetters(rejected) : undefined;
+    const store = this.store;
+    const outputStore = {
+      load: (c: Chunk) => store.load(c),
+      finished: (c: Chunk, output: string) => store.acked(c, output),
+      settled: () => store.settled(),
+    };
     this.outputs = config.outputs.map((o) => new Output({
       name: o.instance, match: o.match, workers: o.workers, retryLimit: o.retryLimit,
-      retryBase: svc['scheduler.base'], retryCap: svc['scheduler.cap'],
+      retryBase: svc['scheduler.base'], retryCap: svc['scheduler.cap'], totalLimitSize: o.totalLimitSize,
       supervisor: {
         instance: o.instance, command: o.command, config: o.pluginConfig, hostVersion, logLevel: pinoLevel(svc.log_level),
         startTimeoutMs: o.startTimeout * 1000, flushTimeoutMs: o.flushTimeout * 1000,
         healthIntervalMs: o.healthCheckInterval * 1000, stopGraceMs: o.stopGrace * 1000,
       },
-    }, { log, metrics, done: (c) => this.delivered(c) }));
+    }, { log, metrics, store: outputStore, deadLetters: this.deadLetters, done: (c) => this.delivered(c) }));
     this.router = new Router(this.outputs);
     const issues: ConfigIssue[] = [];
     for (const ic of config.inputs) {
-      const account = this.store.account(ic.instance, ic.memBufLimit);
+      const account = this.store.account(ic.instance, ic.storage, ic.memBufLimit, ic.pauseOnChunksOverlimit);
       try {
         const input = INPUTS[ic.kind]!.create(ic.values, {
           name: ic.instance, tag: ic.tag, store: this.store, account, metrics, log: log.child({ input: ic.instance }),
@@ -90,8 +104,28 @@ export class Pipeline {
       await Promise.all(this.outputs.map((o) => o.stop(0)));
       throw new PipelineConfigError(issues);
     }
+    this.queueBacklog();
     for (const { input } of this.inputs) input.start();
     this.flushTimer = setInterval(() => this.store.sealAll(), this.config.service.flush * 1000);
+  }
+
+  /** Chunks a previous run left on disk go to the outputs that did not acknowledge them yet. */
+  private queueBacklog(): void {
+    const backlog = this.store.loadBacklog();
+    let events = 0;
+    for (const { chunk, acked } of backlog) {
+      events += chunk.count;
+      this.live.add(chunk);
+      const outs = this.router.route(chunk.tag).filter((o) => !acked.has(o.name));
+      if (!outs.length) {
+        this.release(chunk);
+        continue;
+      }
+      chunk.pending = outs.length;
+      for (const o of outs) o.enqueue(chunk);
+    }
+    this.metrics.backlog.inc(backlog.length);
+    if (backlog.length) this.log.info({ chunks: backlog.length, events }, 'backlog from a previous run queued for delivery');
   }
 
   private route(chunk: Chunk): void {
@@ -124,11 +158,15 @@ export class Pipeline {
     }
   }
 
-  /** Events accepted and not yet delivered to every output. */
-  get undelivered(): { chunks: number; events: number } {
+  /** Events accepted and not yet delivered to every output: lost with memory storage, kept on disk with filesystem. */
+  get undelivered(): { chunks: number; events: number; onDisk: number } {
     let events = this.store.held.openEvents;
-    for (const c of this.live) events += c.count;
-    return { chunks: this.live.size, events };
+    let onDisk = 0;
+    for (const c of this.live) {
+      if (c.file) onDisk += c.count;
+      else events += c.count;
+    }
+    return { chunks: this.live.size, events, onDisk };
   }
 
   /** Resolves once every accepted event is delivered (or terminally failed). */
@@ -153,7 +191,7 @@ export class Pipeline {
    * Stops inputs, gives outputs up to graceMs to deliver what is pending,
    * then stops every plugin. Returns what could not be delivered.
    */
-  async shutdown(graceMs: number): Promise<{ chunks: number; events: number }> {
+  async shutdown(graceMs: number): Promise<Pipeline['undelivered']> {
     const deadline = Date.now() + graceMs;
     await this.stopInputs();
     clearInterval(this.flushTimer);
@@ -163,6 +201,7 @@ export class Pipeline {
     await Promise.race([this.idle(), new Promise((r) => (timer = setTimeout(r, graceMs * 0.75)))]);
     clearTimeout(timer);
     await Promise.all(this.outputs.map((o) => o.stop(Math.max(0, deadline - Date.now()))));
+    this.store.close();
     return this.undelivered;
   }
 }

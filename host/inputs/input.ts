@@ -1,6 +1,6 @@
 import type { ConfigSpec } from '../../sdk/config-spec.ts';
 import type { Metrics } from '../api/metrics.ts';
-import type { InputAccount, MemoryStore } from '../engine/memory-store.ts';
+import type { ChunkStore, InputAccount } from '../storage/store.ts';
 import type { Logger } from '../log.ts';
 
 export interface InputContext {
@@ -8,7 +8,7 @@ export interface InputContext {
   name: string;
   /** The configured tag, or the instance name. */
   tag: string;
-  store: MemoryStore;
+  store: ChunkStore;
   account: InputAccount;
   log: Logger;
   metrics: Metrics;

@@ -78,11 +78,11 @@ describe('LineEncoder', () => {
     assert.equal(chunk.room(), 0);
     assert.equal(chunk.count, lines.length);
     const sealed = chunk.seal('tail.0');
-    assert.equal(sealed.crc32, crc32(sealed.data));
+    assert.equal(sealed.crc32, crc32(sealed.data!));
     assert.equal(sealed.count, lines.length);
     assert.equal(sealed.tag, 't');
     assert.equal(sealed.input, 'tail.0');
-    const events = decodeEvents(sealed.data);
+    const events = decodeEvents(sealed.data!);
     assert.deepEqual(events.map((e) => [e.time.sec, e.time.nsec, (e.body.log as string).length, e.body.f]), LENGTHS.map((n, i) => [i, i * 10, n, 'x']));
   });
 

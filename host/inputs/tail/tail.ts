@@ -5,7 +5,7 @@ import { glob, open, stat, type FileHandle } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import { resolve } from 'node:path';
 import { LineEncoder } from '../../engine/chunk.ts';
-import type { ChunkWriter } from '../../engine/memory-store.ts';
+import type { ChunkWriter } from '../../storage/store.ts';
 import type { Input, InputContext, InputKind } from '../input.ts';
 
 interface TailConfig {

@@ -1,0 +1,51 @@
+// Which outputs already acknowledged which filesystem chunk, so a restart
+// re-sends a chunk only to the outputs that did not. An append-only file of
+// "<chunk id>\t<output>\n" lines, rewritten at start without released chunks.
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export class DeliveryLog {
+  private readonly file: string;
+  private readonly fsync: boolean;
+  private fd: number | undefined;
+
+  constructor(dir: string, fsync: boolean) {
+    this.file = join(dir, 'deliveries.log');
+    this.fsync = fsync;
+  }
+
+  /** chunk id -> outputs that acknowledged it. A torn last line (a crash mid-write) is ignored. */
+  load(): Map<string, Set<string>> {
+    const acked = new Map<string, Set<string>>();
+    if (!existsSync(this.file)) return acked;
+    for (const line of readFileSync(this.file, 'utf8').split('\n')) {
+      const tab = line.indexOf('\t');
+      if (tab <= 0) continue;
+      const id = line.slice(0, tab);
+      let set = acked.get(id);
+      if (!set) acked.set(id, (set = new Set()));
+      set.add(line.slice(tab + 1));
+    }
+    return acked;
+  }
+
+  /** Rewrites the log with only these entries, atomically, and opens it for appending. */
+  compact(live: Map<string, Set<string>>): void {
+    let text = '';
+    for (const [id, outs] of live) for (const o of outs) text += `${id}\t${o}\n`;
+    writeFileSync(`${this.file}.tmp`, text);
+    renameSync(`${this.file}.tmp`, this.file);
+    this.fd = openSync(this.file, 'a');
+  }
+
+  record(chunkId: string, output: string): void {
+    if (this.fd === undefined) this.fd = openSync(this.file, 'a');
+    writeSync(this.fd, `${chunkId}\t${output}\n`);
+    if (this.fsync) fsyncSync(this.fd);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}

@@ -1,0 +1,318 @@
+// Where sealed chunks live until every output is done with them: in memory,
+// or as files under storage.path. Bounds what inputs may hold and pauses
+// them (backpressure); it never drops, and never stops an output from
+// loading a chunk it must send: loading for delivery is always allowed, so
+// retries cannot deadlock behind inputs (fluent-bit#8395).
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { CHUNK_TARGET_BYTES, OpenChunk, type Chunk } from '../engine/chunk.ts';
+import type { Logger } from '../log.ts';
+import { CorruptChunkError, decodeChunkFile, readChunkData, writeChunkFile } from './chunk-file.ts';
+import { DeliveryLog } from './delivery-log.ts';
+
+/** Room kept at the end of a chunk buffer so the record that crosses the target still fits. */
+const SLACK_BYTES = 64 * 1024;
+
+export type StorageType = 'memory' | 'filesystem';
+
+export interface StoreOptions {
+  /** storage.path; required when any input uses filesystem storage. */
+  path: string | undefined;
+  sync: 'normal' | 'full';
+  checksum: boolean;
+  maxChunksUp: number;
+}
+
+export interface StoreEvents {
+  sealed(chunk: Chunk): void;
+  paused(input: string, why: string): void;
+  resumed(input: string): void;
+  quarantined(file: string, reason: string): void;
+}
+
+export class InputAccount {
+  readonly name: string;
+  readonly storage: StorageType;
+  readonly memBufLimit: number;
+  readonly pauseOnChunksOverlimit: boolean;
+  /** Bytes of this input's chunks held in memory. */
+  bytes = 0;
+  /** This input's live chunks (memory and disk). */
+  chunks = 0;
+  paused = false;
+  private waiters: (() => void)[] = [];
+  constructor(name: string, storage: StorageType, memBufLimit: number, pauseOnChunksOverlimit: boolean) {
+    this.name = name;
+    this.storage = storage;
+    this.memBufLimit = memBufLimit;
+    this.pauseOnChunksOverlimit = pauseOnChunksOverlimit;
+  }
+  /** undefined when the input may write now; else resolves when it may. */
+  whenWritable(): Promise<void> | undefined {
+    if (!this.paused) return undefined;
+    return new Promise((r) => this.waiters.push(r));
+  }
+  resume(): void {
+    this.paused = false;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const r of w) r();
+  }
+}
+
+/** Writes one tag's events of one input into chunks. */
+export class ChunkWriter {
+  private readonly store: ChunkStore;
+  readonly account: InputAccount;
+  readonly tag: string;
+  private open: OpenChunk | undefined;
+  /** Called after a chunk of this writer is stored (written to disk, with filesystem storage). */
+  onStored: ((chunk: Chunk) => void) | undefined;
+  constructor(store: ChunkStore, account: InputAccount, tag: string) {
+    this.store = store;
+    this.account = account;
+    this.tag = tag;
+  }
+  /** The open chunk, with at least `bytes` of room. */
+  reserve(bytes: number): OpenChunk {
+    const o = this.open;
+    if (o && o.room() >= bytes) return o;
+    if (o && o.count > 0) this.seal();
+    const c = new OpenChunk(this.tag, Math.max(CHUNK_TARGET_BYTES + SLACK_BYTES, bytes));
+    this.open = c;
+    return c;
+  }
+  /** Call after writing: seals the chunk once it reached the target size. */
+  commit(): void {
+    if (this.open && this.open.size >= CHUNK_TARGET_BYTES) this.seal();
+  }
+  appendEncoded(bytes: Uint8Array, events = 1): void {
+    this.reserve(bytes.length).appendBytes(bytes, events);
+    this.commit();
+  }
+  seal(): void {
+    const o = this.open;
+    this.open = undefined;
+    if (!o || o.count === 0) return;
+    const chunk = o.seal(this.account.name);
+    this.store.accept(chunk, this.account, this.onStored);
+  }
+  get openEvents(): number {
+    return this.open?.count ?? 0;
+  }
+}
+
+export class ChunkStore {
+  private readonly events: StoreEvents;
+  private readonly opts: StoreOptions;
+  private readonly log: Logger;
+  private readonly writers = new Set<ChunkWriter>();
+  private readonly accounts = new Map<string, InputAccount>();
+  /** Live chunks, oldest first. */
+  private readonly live = new Map<Chunk, InputAccount>();
+  private up = 0;
+  private readonly deliveries: DeliveryLog | undefined;
+  quarantined = 0;
+
+  constructor(opts: StoreOptions, events: StoreEvents, log: Logger) {
+    this.opts = opts;
+    this.events = events;
+    this.log = log;
+    if (opts.path) {
+      mkdirSync(opts.path, { recursive: true });
+      this.deliveries = new DeliveryLog(opts.path, opts.sync === 'full');
+    }
+  }
+
+  account(input: string, storage: StorageType, memBufLimit: number, pauseOnChunksOverlimit: boolean): InputAccount {
+    let a = this.accounts.get(input);
+    if (!a) {
+      a = new InputAccount(input, storage, memBufLimit, pauseOnChunksOverlimit);
+      this.accounts.set(input, a);
+      if (storage === 'filesystem') mkdirSync(join(this.opts.path!, input), { recursive: true });
+    }
+    return a;
+  }
+
+  writer(account: InputAccount, tag: string): ChunkWriter {
+    const w = new ChunkWriter(this, account, tag);
+    this.writers.add(w);
+    return w;
+  }
+
+  /** Seals every open chunk: the flush interval, and before shutdown. */
+  sealAll(): void {
+    for (const w of this.writers) w.seal();
+  }
+
+  accept(chunk: Chunk, account: InputAccount, onStored?: (chunk: Chunk) => void): void {
+    if (account.storage === 'filesystem') {
+      const file = join(this.opts.path!, account.name, `${chunk.id}.chunk`);
+      writeChunkFile(file, chunk, chunk.data!, this.opts.sync === 'full');
+      chunk.file = file;
+    }
+    this.add(chunk, account);
+    onStored?.(chunk);
+    this.events.sealed(chunk);
+    this.balance();
+  }
+
+  private add(chunk: Chunk, account: InputAccount): void {
+    this.live.set(chunk, account);
+    account.chunks++;
+    if (chunk.data) {
+      account.bytes += chunk.size;
+      this.up++;
+    }
+  }
+
+  /** The chunk's events, read back from disk if the chunk is down. Never refused. */
+  load(chunk: Chunk): Buffer {
+    if (chunk.data) return chunk.data;
+    const data = readChunkData(chunk.file!);
+    chunk.data = data;
+    this.up++;
+    const a = this.live.get(chunk);
+    if (a) a.bytes += chunk.size;
+    return data;
+  }
+
+  /** An output acknowledged a filesystem chunk: remember it across restarts. */
+  acked(chunk: Chunk, output: string): void {
+    if (chunk.file) this.deliveries?.record(chunk.id, output);
+  }
+
+  /** A send finished: the chunk may go down again if memory is over its bound. */
+  settled(): void {
+    this.balance();
+  }
+
+  release(chunk: Chunk): void {
+    const a = this.live.get(chunk);
+    if (!a) return;
+    this.live.delete(chunk);
+    a.chunks--;
+    if (chunk.data) {
+      a.bytes -= chunk.size;
+      this.up--;
+      chunk.data = undefined;
+    }
+    if (chunk.file) {
+      try {
+        unlinkSync(chunk.file);
+      } catch (err) {
+        this.log.warn({ file: chunk.file, err: (err as Error).message }, 'cannot delete a delivered chunk file; it will be sent again after a restart');
+      }
+    }
+    this.balance();
+  }
+
+  /**
+   * Keeps chunks in memory within storage.max_chunks_up by putting idle
+   * filesystem chunks down, oldest first; then pauses or resumes inputs.
+   */
+  private balance(): void {
+    if (this.up > this.opts.maxChunksUp) {
+      for (const [c, a] of this.live) {
+        if (this.up <= this.opts.maxChunksUp) break;
+        if (!c.file || !c.data || c.busy > 0) continue;
+        c.data = undefined;
+        this.up--;
+        a.bytes -= c.size;
+      }
+    }
+    for (const a of this.accounts.values()) {
+      const why = this.overLimit(a);
+      if (why && !a.paused) {
+        a.paused = true;
+        this.events.paused(a.name, why);
+      } else if (!why && a.paused) {
+        a.resume();
+        this.events.resumed(a.name);
+      }
+    }
+  }
+
+  private overLimit(a: InputAccount): string | undefined {
+    if (a.storage === 'memory' && a.memBufLimit > 0 && a.bytes >= a.memBufLimit) return 'mem_buf_limit';
+    if ((a.storage === 'memory' || a.pauseOnChunksOverlimit) && this.up >= this.opts.maxChunksUp && a.bytes > 0) return 'storage.max_chunks_up';
+    return undefined;
+  }
+
+  /**
+   * Loads the chunks a previous run left under storage.path, verifying each;
+   * corrupt or truncated files go to quarantine/. Returns them with the
+   * outputs that already acknowledged them, oldest first.
+   */
+  loadBacklog(): { chunk: Chunk; acked: Set<string> }[] {
+    const root = this.opts.path;
+    if (!root) return [];
+    const acked = this.deliveries!.load();
+    const found: { chunk: Chunk; acked: Set<string> }[] = [];
+    for (const dirent of readdirSync(root, { withFileTypes: true })) {
+      if (!dirent.isDirectory() || dirent.name === 'quarantine' || dirent.name === 'rejected') continue;
+      const dir = join(root, dirent.name);
+      for (const name of readdirSync(dir)) {
+        const file = join(dir, name);
+        if (name.endsWith('.chunk.tmp')) {
+          // A write a crash interrupted; its data was never acknowledged to anyone.
+          rmSync(file, { force: true });
+          continue;
+        }
+        if (!name.endsWith('.chunk')) continue;
+        try {
+          const h = decodeChunkFile(file, readFileSync(file), this.opts.checksum);
+          const chunk: Chunk = {
+            id: name.slice(0, -'.chunk'.length), tag: h.tag, input: dirent.name, count: h.count, size: h.data.length,
+            createdAt: h.createdAt, crc32: h.crc32, data: undefined, file, pending: 0, busy: 0,
+          };
+          found.push({ chunk, acked: acked.get(chunk.id) ?? new Set() });
+        } catch (err) {
+          this.quarantine(file, err instanceof CorruptChunkError ? err.message : (err as Error).message);
+        }
+      }
+    }
+    found.sort((a, b) => a.chunk.createdAt - b.chunk.createdAt);
+    this.deliveries!.compact(new Map(found.filter((f) => f.acked.size).map((f) => [f.chunk.id, f.acked])));
+    for (const { chunk } of found) {
+      const account = this.accounts.get(chunk.input) ?? this.account(chunk.input, 'filesystem', 0, false);
+      this.add(chunk, account);
+    }
+    return found;
+  }
+
+  private quarantine(file: string, reason: string): void {
+    const dir = join(this.opts.path!, 'quarantine');
+    mkdirSync(dir, { recursive: true });
+    const to = join(dir, `${Date.now()}-${file.split('/').slice(-2).join('-')}`);
+    try {
+      renameSync(file, to);
+    } catch (err) {
+      this.log.error({ file, err: (err as Error).message }, 'cannot move a corrupt chunk to quarantine; it is skipped');
+    }
+    this.quarantined++;
+    this.log.error({ file, quarantined_as: to, reason }, 'corrupt chunk file moved to quarantine; the healthy chunks are delivered');
+    this.events.quarantined(to, reason);
+  }
+
+  /** Sealed chunks not yet released, and events still in open chunks. */
+  get held(): { chunks: number; up: number; down: number; busy: number; bytes: number; openEvents: number } {
+    let bytes = 0;
+    let busy = 0;
+    for (const c of this.live.keys()) {
+      if (c.data) bytes += c.size;
+      if (c.busy) busy++;
+    }
+    let openEvents = 0;
+    for (const w of this.writers) openEvents += w.openEvents;
+    return { chunks: this.live.size, up: this.up, down: this.live.size - this.up, busy, bytes, openEvents };
+  }
+
+  get inputs(): InputAccount[] {
+    return [...this.accounts.values()];
+  }
+
+  close(): void {
+    this.deliveries?.close();
+  }
+}
