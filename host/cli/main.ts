@@ -74,7 +74,8 @@ async function run(file: string, logLevel: string | undefined): Promise<void> {
   };
   const onSignal = (sig: string) => {
     if (stopping) {
-      log.warn({ signal: sig }, 'second signal: exiting now without waiting for outputs');
+      pipeline.checkpoint();
+      log.warn({ signal: sig }, 'second signal: checkpoints written; exiting now without waiting for outputs');
       process.exit(EXIT.FORCED);
     }
     void stop(sig);

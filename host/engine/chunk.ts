@@ -31,6 +31,8 @@ export interface Chunk {
   pending: number;
   /** Sends in flight; a busy chunk stays in memory. */
   busy: number;
+  /** Called once when every output is done with the chunk (tail offsets with memory storage). */
+  onRelease?: () => void;
 }
 
 /** A chunk still being written. */

@@ -182,6 +182,11 @@ export class Pipeline {
     return fin.length ? Promise.all(fin).then(() => undefined) : new Promise(() => {});
   }
 
+  /** Writes every input's checkpoint (tail db) now. */
+  checkpoint(): void {
+    for (const { input } of this.inputs) input.checkpoint?.();
+  }
+
   async stopInputs(): Promise<void> {
     await Promise.all(this.inputs.map((i) => i.input.stop()));
     this.store.sealAll();
@@ -202,6 +207,7 @@ export class Pipeline {
     clearTimeout(timer);
     await Promise.all(this.outputs.map((o) => o.stop(Math.max(0, deadline - Date.now()))));
     this.store.close();
+    this.checkpoint();
     return this.undelivered;
   }
 }

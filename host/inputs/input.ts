@@ -20,6 +20,8 @@ export interface Input {
   stop(): Promise<void>;
   /** With exit_on_eof: resolves once all the input's data was read. */
   readonly finished?: Promise<void>;
+  /** Writes the input's checkpoints now (tail db); called at shutdown after outputs are done. */
+  checkpoint?(): void;
 }
 
 export interface InputKind {

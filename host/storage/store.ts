@@ -197,6 +197,7 @@ export class ChunkStore {
       this.up--;
       chunk.data = undefined;
     }
+    chunk.onRelease?.();
     if (chunk.file) {
       try {
         unlinkSync(chunk.file);

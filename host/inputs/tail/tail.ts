@@ -6,9 +6,13 @@ import { isUtf8 } from 'node:buffer';
 import { resolve } from 'node:path';
 import { LineEncoder } from '../../engine/chunk.ts';
 import type { ChunkWriter } from '../../storage/store.ts';
+import type { Chunk } from '../../engine/chunk.ts';
+import { TailDb } from './tail-db.ts';
 import type { Input, InputContext, InputKind } from '../input.ts';
 
 interface TailConfig {
+  db: string;
+  'db.sync_interval': number;
   path: string[];
   exclude_path: string[];
   read_from_head: boolean;
@@ -40,6 +44,10 @@ class TailFile {
   private base = 0;
   /** Inside a line longer than the buffer: discard until its newline. */
   private skipping = false;
+  /** File offset just past the last line written into a chunk. */
+  private lineEnd = 0;
+  /** Offsets covered by stored chunks, oldest first, until they are safe to commit. */
+  private readonly marks: { offset: number; safe: boolean }[] = [];
   private readonly writer: ChunkWriter;
   private readonly encoder: LineEncoder;
   private readonly input: TailInput;
@@ -53,13 +61,40 @@ class TailFile {
     const cfg = input.cfg;
     this.buf = Buffer.allocUnsafe(cfg.buffer_max_size);
     this.encoder = new LineEncoder(cfg.key, cfg.path_key ? { [cfg.path_key]: path } : {});
+    writer.onStored = (chunk) => this.stored(chunk);
   }
 
   async open(fromHead: boolean): Promise<void> {
     this.fh = await open(this.path, 'r');
     const st = await this.fh.stat();
     this.ino = st.ino;
-    this.pos = fromHead ? 0 : st.size;
+    const saved = this.input.db?.get(this.path);
+    if (saved && saved.ino === st.ino && saved.offset <= st.size) {
+      this.pos = saved.offset;
+      this.input.ctx.log.debug({ path: this.path, offset: saved.offset }, 'resuming from the tail db');
+    } else this.pos = fromHead ? 0 : st.size;
+    this.lineEnd = this.pos;
+    this.input.db?.set(this.path, this.ino, this.pos);
+  }
+
+  /**
+   * A chunk with this file's lines was stored. Its lines are safe once the
+   * chunk file exists (filesystem storage) or every output is done with it
+   * (memory storage); the db offset only ever covers safe lines.
+   */
+  private stored(chunk: Chunk): void {
+    if (!this.input.db) return;
+    const mark = { offset: this.lineEnd, safe: false };
+    this.marks.push(mark);
+    const ino = this.ino;
+    const safe = () => {
+      mark.safe = true;
+      let last: number | undefined;
+      while (this.marks.length && this.marks[0]!.safe) last = this.marks.shift()!.offset;
+      if (last !== undefined && ino === this.ino) this.input.db!.set(this.path, ino, last);
+    };
+    if (chunk.file) safe();
+    else chunk.onRelease = safe;
   }
 
   async run(): Promise<void> {
@@ -86,6 +121,7 @@ class TailFile {
     if (cfg.exit_on_eof) {
       // No writer will finish the last line: it is a line of its own.
       this.base = this.pos - this.carry;
+      this.lineEnd = this.pos;
       if (this.carry > 0 && !this.skipping) this.emit(this.buf, 0, this.carry, Date.now());
       this.carry = 0;
       this.writer.seal();
@@ -101,13 +137,19 @@ class TailFile {
       this.input.ctx.log.info({ path: this.path }, 'file rotated; following the new file from its start');
       await this.fh!.close();
       this.fh = await open(this.path, 'r');
+      this.writer.seal();
       this.ino = (await this.fh.stat()).ino;
       this.pos = 0;
+      this.lineEnd = 0;
       this.carry = 0;
     } else if (st.size < this.pos) {
       this.input.ctx.log.warn({ path: this.path, offset: this.pos, size: st.size }, 'file truncated; reading again from its start');
+      this.writer.seal();
+      this.marks.length = 0;
       this.pos = 0;
+      this.lineEnd = 0;
       this.carry = 0;
+      this.input.db?.set(this.path, this.ino, 0);
     }
     return false;
   }
@@ -125,9 +167,12 @@ class TailFile {
     // One validation per read; per-line checks only when the batch is not clean UTF-8.
     const clean = lastNl < 0 || isUtf8(view.subarray(0, lastNl));
     while ((nl = view.indexOf(10, start)) !== -1) {
-      if (this.skipping) this.skipping = false;
-      else {
+      if (this.skipping) {
+        this.skipping = false;
+        this.lineEnd = this.base + nl + 1;
+      } else {
         const lineEnd = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
+        this.lineEnd = this.base + nl + 1;
         if (clean) this.writeLine(buf, start, lineEnd, now);
         else this.emit(buf, start, lineEnd, now);
         count++;
@@ -183,7 +228,9 @@ export class TailInput implements Input {
   private readonly files = new Map<string, TailFile>();
   private readonly runs: Promise<void>[] = [];
   private scanTimer: NodeJS.Timeout | undefined;
+  private dbTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  readonly db: TailDb | undefined;
   private resolveFinished!: () => void;
   readonly finished: Promise<void> | undefined;
 
@@ -191,9 +238,14 @@ export class TailInput implements Input {
     this.cfg = cfg;
     this.ctx = ctx;
     this.finished = cfg.exit_on_eof ? new Promise((r) => (this.resolveFinished = r)) : undefined;
+    if (cfg.db) {
+      this.db = new TailDb(resolve(cfg.db));
+      this.db.load();
+    }
   }
 
   start(): void {
+    if (this.db) this.dbTimer = setInterval(() => this.syncDb(), this.cfg['db.sync_interval'] * 1000);
     void this.scan(true).then(() => {
       if (this.cfg.exit_on_eof) this.fileDone();
       else this.scanTimer = setInterval(() => void this.scan(false), this.cfg.refresh_interval * 1000);
@@ -230,11 +282,26 @@ export class TailInput implements Input {
     this.resolveFinished?.();
   }
 
+  /** Writes the db; also called at shutdown, after outputs are done. */
+  syncDb(): void {
+    try {
+      this.db?.sync();
+    } catch (err) {
+      this.ctx.log.error({ db: this.db?.file, err: (err as Error).message }, 'cannot write the tail db; positions will be older after a restart (duplicates, not loss)');
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.scanTimer);
+    clearInterval(this.dbTimer);
     for (const f of this.files.values()) f.stopped = true;
     await Promise.all(this.runs);
+    this.syncDb();
+  }
+
+  checkpoint(): void {
+    this.syncDb();
   }
 }
 
@@ -250,6 +317,8 @@ export const tail: InputKind = {
     path_key: { type: 'string', default: '', description: 'If set, a body key that holds the file path' },
     buffer_max_size: { type: 'size', default: 1024 * 1024, min: 1024, description: 'Read buffer per file and longest line kept whole; longer lines are truncated (or skipped)' },
     skip_long_lines: { type: 'bool', default: false, description: 'Drop lines longer than buffer_max_size instead of truncating them' },
+    db: { type: 'string', default: '', description: 'File that keeps each file\'s position across restarts; positions never run ahead of stored (filesystem) or delivered (memory) data' },
+    'db.sync_interval': { type: 'duration', default: 2, min: 0.01, description: 'How often the db is written (seconds); also written at shutdown' },
   },
   create: (cfg, ctx) => new TailInput(cfg as TailConfig, ctx),
 };
