@@ -38,7 +38,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --scenario NAME   scenario to run, or "all" (default: tail-null)
   --lines N         lines of input (default: 1000000)
   --runs N          runs per scenario; each is reported, then the best (default: 1)
-  --keep            keep each run's temp directory (config, probe records)
+  --keep            keep each run's temp directories (config, probe records, storage.path)
   --json            also print the results as one JSON line on stdout
   --verbose         copy the host's stderr (its JSON log) to stderr
   --list            list the scenarios
@@ -301,10 +301,50 @@ interface Scenario {
 const int = (v: number | string) => (typeof v === 'number' ? Math.round(v).toLocaleString('en') : v);
 const fixed = (digits: number) => (v: number | string) => (typeof v === 'number' ? v.toFixed(digits) : v);
 
-const SCENARIOS: Scenario[] = [
-  {
-    name: 'tail-null',
-    description: 'tail a file from its head to EOF → bundled null output, memory storage; the host\'s throughput alone',
+/** Storage of the tail input in a tail-null scenario. */
+type TailStorage = { type: 'memory' } | { type: 'filesystem'; sync: 'normal' | 'full' };
+
+/** What a filesystem run left in storage.path, and how many chunk files it wrote. */
+interface StorageCheck {
+  /** Lines of deliveries.log: one per chunk file the null output acknowledged. */
+  chunksAcked: number;
+  /** *.chunk and *.chunk.tmp files still under storage.path after a clean exit. */
+  chunkFilesLeft: string[];
+  /** Everything else left (directories end in "/"). */
+  otherLeft: string[];
+}
+
+function checkStorage(root: string): StorageCheck {
+  const check: StorageCheck = { chunksAcked: 0, chunkFilesLeft: [], otherLeft: [] };
+  const walk = (dir: string, rel: string) => {
+    for (const d of readdirSync(dir, { withFileTypes: true })) {
+      const path = rel ? `${rel}/${d.name}` : d.name;
+      if (d.isDirectory()) {
+        check.otherLeft.push(`${path}/`);
+        walk(join(dir, d.name), path);
+      } else if (d.name.endsWith('.chunk') || d.name.endsWith('.chunk.tmp')) {
+        check.chunkFilesLeft.push(path);
+      } else {
+        check.otherLeft.push(path);
+      }
+    }
+  };
+  walk(root, '');
+  const deliveries = join(root, 'deliveries.log');
+  if (existsSync(deliveries)) check.chunksAcked = readFileSync(deliveries, 'utf8').split('\n').filter((l) => l.includes('\t')).length;
+  return check;
+}
+
+/**
+ * tail a file from its head to EOF → bundled null output, with the tail
+ * input's chunks in memory or (filesystem) also written to files under a
+ * fresh storage.path per run, which is removed after the run (unless --keep).
+ */
+function tailNull(name: string, description: string, storage: TailStorage): Scenario {
+  const fs = storage.type === 'filesystem';
+  return {
+    name,
+    description,
     columns: [
       { key: 'run', header: 'run', format: String },
       { key: 'lines', header: 'lines', format: int },
@@ -316,14 +356,21 @@ const SCENARIOS: Scenario[] = [
       { key: 'pluginCpuS', header: 'plugin CPU s', format: fixed(2) },
       { key: 'hostRssMiB', header: 'host peak RSS MiB', format: fixed(0) },
       { key: 'pipelineS', header: 'started→stopped s', format: fixed(2) },
+      ...(fs
+        ? [
+          { key: 'chunkFiles', header: 'chunk files', format: int },
+          { key: 'chunkFilesLeft', header: 'left after', format: int },
+        ]
+        : []),
     ],
     bestBy: { key: 'linesPerCpuS', higher: true },
     async setup(opts) {
       const file = logFile(opts.lines);
-      const config = [
-        '# Written by bench/run.ts (scenario tail-null).',
+      const config = (storagePath: string | undefined) => [
+        `# Written by bench/run.ts (scenario ${name}).`,
         'service:',
         '  log_level: info',
+        ...(fs ? [`  storage.path: ${JSON.stringify(storagePath)}`, `  storage.sync: ${storage.sync}`] : []),
         'pipeline:',
         '  inputs:',
         '    - name: tail',
@@ -331,14 +378,26 @@ const SCENARIOS: Scenario[] = [
         '      tag: bench',
         '      read_from_head: true',
         '      exit_on_eof: true',
+        ...(fs ? ['      storage.type: filesystem'] : []),
         '  outputs:',
         "    - name: 'null'",
         "      match: '*'",
         '',
       ].join('\n');
       return async (index) => {
-        const run = await runHost(config, opts);
-        checkExit(run);
+        const storagePath = fs ? mkdtempSync(join(tmpdir(), 'sluice-bench-storage-')) : undefined;
+        let run: HostRun;
+        let check: StorageCheck | undefined;
+        try {
+          run = await runHost(config(storagePath), opts);
+          checkExit(run);
+          if (storagePath) check = checkStorage(storagePath);
+        } finally {
+          if (storagePath) {
+            if (opts.keep) progress(`kept storage.path ${storagePath}`);
+            else rmSync(storagePath, { recursive: true, force: true });
+          }
+        }
         const stopped = run.logs.find((l) => l.msg === 'sluice stopped');
         const delivered = stopped?.delivered;
         if (!stopped || !delivered || typeof delivered !== 'object') {
@@ -352,6 +411,10 @@ const SCENARIOS: Scenario[] = [
         const host = run.probes.find((p) => p.pid === run.hostPid);
         for (const c of complaints(run)) progress(`host said: ${c}`);
         if (run.survivors.length) progress(`plugin pid(s) ${run.survivors.join(', ')} outlived the host: their CPU is not in the total`);
+        if (check?.chunkFilesLeft.length) {
+          progress(`${check.chunkFilesLeft.length} chunk file(s) left in storage.path after a clean exit: ${check.chunkFilesLeft.slice(0, 5).join(', ')}${check.chunkFilesLeft.length > 5 ? ', …' : ''}`);
+        }
+        if (check && index === 0 && check.otherLeft.length) progress(`storage.path after the run also holds: ${check.otherLeft.join(', ')} (reported for the first run only)`);
         // The plugins' share is the total minus the host's own: a plugin's
         // probe record is not reliable, because the host SIGKILLs the
         // plugin's process group when the Flush stream ends, which can beat
@@ -368,10 +431,18 @@ const SCENARIOS: Scenario[] = [
           pluginCpuS,
           hostRssMiB: host?.maxRssMiB ?? Number.NaN,
           pipelineS: started?.time && stopped.time ? (stopped.time - started.time) / 1000 : Number.NaN,
+          ...(check ? { chunkFiles: check.chunksAcked, chunkFilesLeft: check.chunkFilesLeft.length } : {}),
         };
       };
     },
-  },
+  };
+}
+
+const SCENARIOS: Scenario[] = [
+  // The first entry is the default scenario.
+  tailNull('tail-null', 'tail a file from its head to EOF → bundled null output, memory storage; the host\'s throughput alone', { type: 'memory' }),
+  tailNull('tail-null-fs', 'tail-null with storage.type: filesystem on the tail input (storage.sync: normal: chunk files written, no fsync)', { type: 'filesystem', sync: 'normal' }),
+  tailNull('tail-null-fs-full', 'tail-null with storage.type: filesystem and storage.sync: full (fsync of each chunk file and delivery record)', { type: 'filesystem', sync: 'full' }),
 ];
 
 // ---------------------------------------------------------------- report

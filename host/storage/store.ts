@@ -10,6 +10,9 @@ import type { Logger } from '../log.ts';
 import { CorruptChunkError, decodeChunkFile, readChunkData, writeChunkFile } from './chunk-file.ts';
 import { DeliveryLog } from './delivery-log.ts';
 
+/** How many acknowledged chunks are released between rewrites of deliveries.log. */
+const COMPACT_AFTER_RELEASES = 1000;
+
 /** Room kept at the end of a chunk buffer so the record that crosses the target still fits. */
 const SLACK_BYTES = 64 * 1024;
 
@@ -112,6 +115,9 @@ export class ChunkStore {
   private readonly live = new Map<Chunk, InputAccount>();
   private up = 0;
   private readonly deliveries: DeliveryLog | undefined;
+  /** Outputs that acknowledged a live filesystem chunk: what a compacted deliveries.log holds. */
+  private readonly ackedBy = new Map<Chunk, Set<string>>();
+  private releasedSinceCompaction = 0;
   quarantined = 0;
 
   constructor(opts: StoreOptions, events: StoreEvents, log: Logger) {
@@ -179,7 +185,12 @@ export class ChunkStore {
 
   /** An output acknowledged a filesystem chunk: remember it across restarts. */
   acked(chunk: Chunk, output: string): void {
-    if (chunk.file) this.deliveries?.record(chunk.id, output);
+    // The last delivery releases the chunk and deletes its file: nothing to remember.
+    if (!chunk.file || chunk.pending <= 1) return;
+    let set = this.ackedBy.get(chunk);
+    if (!set) this.ackedBy.set(chunk, (set = new Set()));
+    set.add(output);
+    this.deliveries?.record(chunk.id, output);
   }
 
   /** A send finished: the chunk may go down again if memory is over its bound. */
@@ -198,6 +209,12 @@ export class ChunkStore {
       chunk.data = undefined;
     }
     chunk.onRelease?.();
+    if (this.ackedBy.delete(chunk) && ++this.releasedSinceCompaction >= COMPACT_AFTER_RELEASES) {
+      // deliveries.log only grows while running: rewrite it with the live entries now and then.
+      this.releasedSinceCompaction = 0;
+      this.deliveries?.close();
+      this.deliveries?.compact(new Map([...this.ackedBy].map(([c, outs]) => [c.id, outs])));
+    }
     if (chunk.file) {
       try {
         unlinkSync(chunk.file);
@@ -275,9 +292,10 @@ export class ChunkStore {
     }
     found.sort((a, b) => a.chunk.createdAt - b.chunk.createdAt);
     this.deliveries!.compact(new Map(found.filter((f) => f.acked.size).map((f) => [f.chunk.id, f.acked])));
-    for (const { chunk } of found) {
+    for (const { chunk, acked: outs } of found) {
       const account = this.accounts.get(chunk.input) ?? this.account(chunk.input, 'filesystem', 0, false);
       this.add(chunk, account);
+      if (outs.size) this.ackedBy.set(chunk, new Set(outs));
     }
     return found;
   }
