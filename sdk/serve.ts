@@ -189,7 +189,6 @@ export function serve<C = { [key: string]: any }>(plugin: OutputPlugin<C>): void
           call.write(r);
         };
         if (!configured) return answer(resultOf(req.chunk_id, retry('plugin is not configured yet')));
-        if (draining) return answer(resultOf(req.chunk_id, retry('plugin is draining')));
         let decoded: Event[] | undefined;
         const chunk: Chunk = {
           id: req.chunk_id, tag: req.tag, data: req.events, count: req.count, attempt: req.attempt,
@@ -206,6 +205,8 @@ export function serve<C = { [key: string]: any }>(plugin: OutputPlugin<C>): void
         })();
         inFlight.add(p);
         void p.finally(() => inFlight.delete(p));
+        // Sent before the host's Drain arrived (another HTTP/2 stream): flush it now too.
+        if (draining) void Promise.resolve(plugin.drain?.(ctx)).catch((err) => log.error({ err }, 'drain hook failed'));
       });
       call.on('end', () => call.end());
       call.on('error', (err) => log.debug({ err }, 'flush stream closed'));

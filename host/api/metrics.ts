@@ -32,5 +32,8 @@ export class Metrics {
   readonly quarantined = this.c('sluice_storage_quarantined_chunks_total', 'Corrupt or truncated chunk files moved to quarantine at start', []);
   readonly backlog = this.c('sluice_storage_backlog_chunks_total', 'Chunks found under storage.path at start and queued for delivery', []);
   readonly storageChunks = this.g('sluice_storage_chunks', 'Live chunks by state: up (in memory), down (on disk only), busy (being sent)', ['state']);
+  readonly reloads = this.c('sluice_reloads_total', 'Hot reloads, by result (ok, failed)', ['result']);
+  readonly reloadSeconds = this.g('sluice_reload_duration_seconds', 'Duration of the last hot reload', []);
+  readonly reloadDrained = this.c('sluice_reload_drained_chunks_total', 'Chunks an output answered while draining for a reload', ['name']);
   readonly pluginUp = this.g('sluice_plugin_up', '1 while the plugin process is ready', ['name']);
 }

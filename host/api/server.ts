@@ -2,11 +2,13 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Pipeline } from '../engine/pipeline.ts';
+import type { Reloader } from '../reload/reloader.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface ApiDeps {
   pipeline: Pipeline;
+  reloader?: Reloader;
   metrics: Metrics;
   version: string;
   log: Logger;
@@ -55,8 +57,21 @@ export function plugins(pipeline: Pipeline) {
 export async function startApi(listen: string, port: number, deps: ApiDeps): Promise<{ port: number; close(): Promise<void> }> {
   const { pipeline, metrics } = deps;
   const server = createServer(async (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
     try {
+      if (path === '/api/v2/reload' && deps.reloader) {
+        const r = deps.reloader;
+        if (req.method === 'GET') return json(res, 200, { hot_reload_count: r.count, last: r.last ?? null });
+        if (req.method === 'POST' || req.method === 'PUT') {
+          const pending = r.reload('http');
+          if (url.searchParams.get('wait') === 'true') {
+            const result = await pending;
+            return json(res, result.status === 'ok' ? 200 : 422, result);
+          }
+          return json(res, 202, { reload: 'started', hot_reload_count: r.count, see: 'GET /api/v2/reload, or POST with ?wait=true' });
+        }
+      }
       if (req.method !== 'GET') return json(res, 405, { error: `${req.method} is not supported on ${path}` });
       switch (path) {
         case '/':

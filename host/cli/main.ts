@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The sluice command line.
+import { readFileSync, watch } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Reloader } from '../reload/reloader.ts';
 import { Metrics } from '../api/metrics.ts';
 import { plugins, startApi } from '../api/server.ts';
 import { loadConfig, type ConfigIssue } from '../config/load.ts';
@@ -13,7 +16,8 @@ import { VERSION } from './version.ts';
 const USAGE = `sluice ${VERSION}: a log processor whose output plugins run as supervised processes
 
 Usage:
-  sluice run -c FILE [--log-level LEVEL]   run the pipeline in FILE
+  sluice run -c FILE [--log-level LEVEL] [--watch]
+                                           run the pipeline in FILE; --watch reloads it when saved
   sluice validate -c FILE                  check FILE (and each plugin's keys) without running it
   sluice --version                         print the version
   sluice --help                            print this help
@@ -22,6 +26,31 @@ Exit codes: 0 done, 1 runtime failure, 2 invalid config or usage,
 130 stopped at once by a second SIGINT/SIGTERM.
 Docs: docs/configuration.md, docs/operations.md, docs/protocol.md.
 `;
+
+/** Calls onChange (debounced) when the file's content changes; editors that replace the file are fine. */
+function watchConfig(file: string, log: Logger, onChange: () => void): void {
+  const abs = resolve(file);
+  const read = () => {
+    try {
+      return readFileSync(abs, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  let last = read();
+  let timer: NodeJS.Timeout | undefined;
+  watch(dirname(abs), (_event, name) => {
+    if (name !== basename(abs)) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      const now = read();
+      if (now === undefined || now === last) return;
+      last = now;
+      log.info({ file: abs }, 'config file changed; reloading');
+      onChange();
+    }, 300);
+  }).unref();
+}
 
 function fail(code: number, message: string): never {
   process.stderr.write(message.endsWith('\n') ? message : message + '\n');
@@ -32,7 +61,7 @@ function printIssues(issues: ConfigIssue[]): never {
   fail(EXIT.CONFIG, `${issues.map(String).join('\n')}\n${issues.length} problem${issues.length === 1 ? '' : 's'} in the config; nothing was started`);
 }
 
-async function run(file: string, logLevel: string | undefined): Promise<void> {
+async function run(file: string, logLevel: string | undefined, watch: boolean): Promise<void> {
   const { config, issues } = loadConfig(file);
   if (!config) printIssues(issues);
   const log: Logger = createLogger(logLevel ?? config.service.log_level);
@@ -46,10 +75,11 @@ async function run(file: string, logLevel: string | undefined): Promise<void> {
     throw err;
   }
 
+  const reloader = new Reloader(file, pipeline, log, metrics);
   let api: Awaited<ReturnType<typeof startApi>> | undefined;
   if (config.service.http_server) {
     try {
-      api = await startApi(config.service.http_listen, config.service.http_port, { pipeline, metrics, version: VERSION, log });
+      api = await startApi(config.service.http_listen, config.service.http_port, { pipeline, reloader, metrics, version: VERSION, log });
     } catch (err) {
       fail(EXIT.FAILURE, `cannot serve the HTTP API on ${config.service.http_listen}:${config.service.http_port}: ${(err as Error).message}; change service.http_port or stop what uses it`);
     }
@@ -61,6 +91,7 @@ async function run(file: string, logLevel: string | undefined): Promise<void> {
     stopping = true;
     const graceS = config.service.grace;
     log.info({ reason, grace_s: graceS }, 'stopping: inputs stopped, outputs deliver what is pending');
+    await reloader.settled();
     const lost = await pipeline.shutdown(graceS * 1000);
     await api?.close();
     const delivered = await metrics.outRecords.get();
@@ -82,8 +113,12 @@ async function run(file: string, logLevel: string | undefined): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  // Without a handler SIGHUP would kill the host and lose what memory holds.
-  process.on('SIGHUP', () => log.warn('SIGHUP received: hot reload is not implemented in this version; the config was not reloaded'));
+  process.on('SIGHUP', () => {
+    if (!stopping) void reloader.reload('SIGHUP');
+  });
+  if (watch) watchConfig(file, log, () => {
+    if (!stopping) void reloader.reload('watch');
+  });
 
   try {
     await pipeline.start();
@@ -108,6 +143,7 @@ async function main(argv: string[]): Promise<void> {
     options: {
       config: { type: 'string', short: 'c' },
       'log-level': { type: 'string' },
+      watch: { type: 'boolean', short: 'w' },
       version: { type: 'boolean', short: 'V' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -120,7 +156,7 @@ async function main(argv: string[]): Promise<void> {
   if (typeof file !== 'string') fail(EXIT.CONFIG, `sluice ${command} needs a config file: sluice ${command} -c FILE`);
   const level = values['log-level'];
   if (level !== undefined && !LOG_LEVELS.includes(String(level))) fail(EXIT.CONFIG, `--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
-  if (command === 'run') return run(file, level as string | undefined);
+  if (command === 'run') return run(file, level as string | undefined, values.watch === true);
 
   const { config, issues } = loadConfig(file);
   if (!config) printIssues(issues);

@@ -12,6 +12,7 @@ export const SERVICE_SPEC: ConfigSpec = {
   http_port: { type: 'int', default: 2020, min: 0, description: 'Port of the HTTP API (0 picks a free port)' },
   'scheduler.base': { type: 'duration', default: 5, min: 0, description: 'Smallest wait before a retry (seconds)' },
   'scheduler.cap': { type: 'duration', default: 2000, min: 0, description: 'Largest wait before a retry (seconds)' },
+  'reload.drain_timeout': { type: 'duration', default: 30, min: 0.1, description: 'On a reload, how long a changed or removed output may take to answer its in-flight chunks before its plugin is killed (its chunks then go to the new instance)' },
   'storage.path': { type: 'string', description: 'Directory for filesystem chunks, delivery progress, quarantine and dead letters; required by storage.type: filesystem' },
   'storage.sync': { type: 'string', default: 'normal', oneOf: ['normal', 'full'], description: 'normal: chunk files go to the OS (survive a crash of sluice); full: also fsync (survive a power loss)' },
   'storage.checksum': { type: 'bool', default: true, description: 'Verify each chunk file\'s CRC32 when loading it at start' },

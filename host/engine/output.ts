@@ -27,7 +27,7 @@ export interface OutputStore {
   settled(): void;
 }
 
-interface Delivery {
+export interface Delivery {
   chunk: Chunk;
   /** 1-based number of the next send; a lost or drained send keeps it. */
   attempt: number;
@@ -50,6 +50,10 @@ export class Output {
   private readonly inFlight = new Map<string, Delivery>();
   private readonly waiting = new Map<Delivery, NodeJS.Timeout>();
   private paused = false;
+  /** At shutdown every queued chunk goes out at once, then Drain flushes them. */
+  private unlimited = false;
+  /** Draining for a reload: a RETRY then is not the chunk's fault and spends no retry budget. */
+  private reloading = false;
 
   constructor(opts: OutputOptions, deps: { log: Logger; metrics: Metrics; store: OutputStore; deadLetters?: DeadLetters; done: (chunk: Chunk) => void }) {
     this.opts = opts;
@@ -106,7 +110,7 @@ export class Output {
   private dispatch(): void {
     if (this.paused) return;
     const sup = this.supervisor;
-    while (this.queue.length && this.inFlight.size < this.opts.workers && sup.state === 'ready') {
+    while (this.queue.length && (this.unlimited || this.inFlight.size < this.opts.workers) && sup.state === 'ready') {
       const d = this.queue.shift()!;
       const c = d.chunk;
       let events: Buffer;
@@ -145,6 +149,8 @@ export class Output {
     } else if (outcome === 'ERROR') {
       this.metrics.outErrors.inc(labels);
       this.giveUp(d, 'error', `plugin answered ERROR: ${message}`);
+    } else if (this.reloading) {
+      this.queue.unshift(d);
     } else if (d.attempt > this.opts.retryLimit) {
       this.metrics.outRetriesFailed.inc(labels);
       this.giveUp(d, 'retries_exhausted', `retry_limit ${this.opts.retryLimit} exhausted; last answer ${outcome}${message ? `: ${message}` : ''}`);
@@ -212,10 +218,63 @@ export class Output {
     await this.supervisor.start();
   }
 
+  /**
+   * For a reload: stop sending, ask the plugin to deliver what it holds, and
+   * wait until nothing is in flight. Past the deadline the process is killed
+   * and its in-flight chunks return to the queue with their attempt count.
+   */
+  async drainForReload(deadlineMs: number): Promise<{ drained: number; killed: boolean; left: number }> {
+    this.pause();
+    this.reloading = true;
+    const before = this.inFlight.size;
+    const left = await this.supervisor.drain(deadlineMs);
+    if (left > 0) this.supervisor.kill(`did not answer ${left} chunks within the reload drain deadline`);
+    await this.supervisor.stop();
+    this.metrics.pluginUp.set({ name: this.name }, 0);
+    return { drained: before - left, killed: left > 0, left };
+  }
+
+  /** Every delivery not yet terminal, oldest first; this output keeps none. */
+  handOver(): Delivery[] {
+    for (const t of this.waiting.values()) clearTimeout(t);
+    const all = [...this.inFlight.values(), ...this.waiting.keys(), ...this.queue];
+    for (const d of this.inFlight.values()) d.chunk.busy--;
+    this.inFlight.clear();
+    this.waiting.clear();
+    this.queue = [];
+    this.bytes = 0;
+    this.gauges();
+    return all;
+  }
+
+  /** Takes over deliveries from the instance this one replaces, attempts unchanged. */
+  adopt(deliveries: Delivery[]): void {
+    for (const d of deliveries) this.bytes += d.chunk.size;
+    this.queue.unshift(...deliveries);
+    this.dispatch();
+  }
+
+  /** An output removed by a reload: its deliveries end, logged and counted. */
+  abandon(deliveries: Delivery[]): void {
+    for (const d of deliveries) {
+      this.bytes += d.chunk.size;
+      this.metrics.outDropped.inc({ name: this.name, reason: 'output_removed' }, d.chunk.count);
+      this.log.warn({ chunk: d.chunk.id, records: d.chunk.count }, 'output removed by a reload: its undelivered chunk is dropped for this output only');
+      this.finish(d);
+    }
+  }
+
   /** Waits until nothing is in flight (or the deadline), then stops the plugin. */
   async stop(deadlineMs: number): Promise<void> {
+    // Last chance for what is queued or waiting to retry: send it all, then Drain.
+    for (const [d, t] of this.waiting) {
+      clearTimeout(t);
+      this.queue.push(d);
+    }
+    this.waiting.clear();
+    this.unlimited = true;
+    this.dispatch();
     this.pause();
-    for (const t of this.waiting.values()) clearTimeout(t);
     if (this.inFlight.size) await this.supervisor.drain(deadlineMs);
     await this.supervisor.stop();
     this.metrics.pluginUp.set({ name: this.name }, 0);

@@ -1,7 +1,7 @@
 // Wires inputs -> chunk store -> router -> outputs, and knows when
 // everything accepted has been delivered.
 import type { Metrics } from '../api/metrics.ts';
-import type { ConfigIssue, SluiceConfig } from '../config/load.ts';
+import type { ConfigIssue, InputConfig, OutputConfig, SluiceConfig } from '../config/load.ts';
 import { INPUTS } from '../inputs/index.ts';
 import type { Input } from '../inputs/input.ts';
 import { pinoLevel, type Logger } from '../log.ts';
@@ -10,7 +10,7 @@ import type { Chunk } from './chunk.ts';
 import { join } from 'node:path';
 import { DeadLetters } from '../storage/dead-letter.ts';
 import { ChunkStore } from '../storage/store.ts';
-import { Output } from './output.ts';
+import { Output, type OutputStore } from './output.ts';
 import { Router } from './router.ts';
 
 export class PipelineConfigError extends Error {
@@ -24,11 +24,13 @@ export class PipelineConfigError extends Error {
 export class Pipeline {
   readonly store: ChunkStore;
   readonly deadLetters: DeadLetters | undefined;
-  readonly outputs: Output[];
-  readonly inputs: { name: string; input: Input }[] = [];
-  private readonly router: Router<Output>;
+  outputs: Output[];
+  inputs: { name: string; input: Input }[] = [];
+  private router: Router<Output>;
   private readonly live = new Set<Chunk>();
-  private readonly config: SluiceConfig;
+  config: SluiceConfig;
+  private readonly hostVersion: string;
+  private readonly outputStore: OutputStore;
   private readonly log: Logger;
   private readonly metrics: Metrics;
   private flushTimer: NodeJS.Timeout | undefined;
@@ -37,6 +39,7 @@ export class Pipeline {
 
   constructor(config: SluiceConfig, log: Logger, metrics: Metrics, hostVersion: string) {
     this.config = config;
+    this.hostVersion = hostVersion;
     this.log = log;
     this.metrics = metrics;
     const svc = config.service;
@@ -58,55 +61,90 @@ export class Pipeline {
     const rejected = svc['storage.rejected.path'] ?? (svc['storage.path'] ? join(svc['storage.path'], 'rejected') : undefined);
     this.deadLetters = svc['storage.keep.rejected'] && rejected ? new DeadLetters(rejected) : undefined;
     const store = this.store;
-    const outputStore = {
+    this.outputStore = {
       load: (c: Chunk) => store.load(c),
       finished: (c: Chunk, output: string) => store.acked(c, output),
       settled: () => store.settled(),
     };
-    this.outputs = config.outputs.map((o) => new Output({
+    this.outputs = config.outputs.map((o) => this.createOutput(o, config));
+    this.router = new Router(this.outputs);
+    this.inputs = this.createInputs(config.inputs, config);
+  }
+
+  createOutput(o: OutputConfig, config: SluiceConfig): Output {
+    const svc = config.service;
+    return new Output({
       name: o.instance, match: o.match, workers: o.workers, retryLimit: o.retryLimit,
       retryBase: svc['scheduler.base'], retryCap: svc['scheduler.cap'], totalLimitSize: o.totalLimitSize,
       supervisor: {
-        instance: o.instance, command: o.command, config: o.pluginConfig, hostVersion, logLevel: pinoLevel(svc.log_level),
+        instance: o.instance, command: o.command, config: o.pluginConfig, hostVersion: this.hostVersion, logLevel: pinoLevel(svc.log_level),
         startTimeoutMs: o.startTimeout * 1000, flushTimeoutMs: o.flushTimeout * 1000,
         healthIntervalMs: o.healthCheckInterval * 1000, stopGraceMs: o.stopGrace * 1000,
       },
-    }, { log, metrics, store: outputStore, deadLetters: this.deadLetters, done: (c) => this.delivered(c) }));
-    this.router = new Router(this.outputs);
+    }, { log: this.log, metrics: this.metrics, store: this.outputStore, deadLetters: this.deadLetters, done: (c) => this.delivered(c) });
+  }
+
+  /** Creates (does not start) inputs; throws PipelineConfigError naming the keys they reject. */
+  createInputs(configs: InputConfig[], config: SluiceConfig, resume?: (name: string) => unknown): { name: string; input: Input }[] {
     const issues: ConfigIssue[] = [];
-    for (const ic of config.inputs) {
+    const made: { name: string; input: Input }[] = [];
+    for (const ic of configs) {
       const account = this.store.account(ic.instance, ic.storage, ic.memBufLimit, ic.pauseOnChunksOverlimit);
       try {
         const input = INPUTS[ic.kind]!.create(ic.values, {
-          name: ic.instance, tag: ic.tag, store: this.store, account, metrics, log: log.child({ input: ic.instance }),
+          name: ic.instance, tag: ic.tag, store: this.store, account, metrics: this.metrics, log: this.log.child({ input: ic.instance }),
+          ...(resume ? { resume: () => resume(ic.instance) } : {}),
         });
-        this.inputs.push({ name: ic.instance, input });
+        made.push({ name: ic.instance, input });
       } catch (err) {
         const [key, ...rest] = (err as Error).message.split(': ');
         issues.push(config.locate(rest.length ? [...ic.path, key!] : ic.path, rest.length ? rest.join(': ') : (err as Error).message));
       }
     }
     if (issues.length) throw new PipelineConfigError(issues);
+    return made;
+  }
+
+  /**
+   * Starts outputs' plugins; if any fails to start or rejects its config,
+   * stops them all and throws the problems, placed in the config.
+   */
+  async startOutputs(outputs: Output[], configs: OutputConfig[], config: SluiceConfig, failOnStartError: boolean): Promise<void> {
+    const results = await Promise.allSettled(outputs.map((o) => o.start()));
+    const issues: ConfigIssue[] = [];
+    results.forEach((r, i) => {
+      const path = configs[i]!.path;
+      if (r.status === 'rejected') {
+        if (r.reason instanceof ConfigureRejected) {
+          for (const e of r.reason.errors) issues.push(config.locate(e.key ? [...path, e.key] : path, `rejected by plugin: ${e.message}`));
+        } else issues.push(config.locate(path, (r.reason as Error).message));
+      } else if (failOnStartError && outputs[i]!.supervisor.state !== 'ready') {
+        issues.push(config.locate(path, outputs[i]!.supervisor.lastError ?? 'plugin did not start'));
+      }
+    });
+    if (issues.length) {
+      await Promise.all(outputs.map((o) => o.stop(0)));
+      throw new PipelineConfigError(issues);
+    }
   }
 
   /** Starts every plugin, then the inputs. A plugin that rejects its config stops the start. */
   async start(): Promise<void> {
-    const results = await Promise.allSettled(this.outputs.map((o) => o.start()));
-    const issues: ConfigIssue[] = [];
-    results.forEach((r, i) => {
-      if (r.status === 'fulfilled') return;
-      const path = this.config.outputs[i]!.path;
-      if (r.reason instanceof ConfigureRejected) {
-        for (const e of r.reason.errors) issues.push(this.config.locate(e.key ? [...path, e.key] : path, `rejected by plugin: ${e.message}`));
-      } else issues.push(this.config.locate(path, (r.reason as Error).message));
-    });
-    if (issues.length) {
-      await Promise.all(this.outputs.map((o) => o.stop(0)));
-      throw new PipelineConfigError(issues);
-    }
+    await this.startOutputs(this.outputs, this.config.outputs, this.config, false);
     this.queueBacklog();
     for (const { input } of this.inputs) input.start();
+    this.startFlushTimer();
+  }
+
+  startFlushTimer(): void {
+    clearInterval(this.flushTimer);
     this.flushTimer = setInterval(() => this.store.sealAll(), this.config.service.flush * 1000);
+  }
+
+  /** A reload's new set of outputs: routing uses it from the next chunk on. */
+  setOutputs(outputs: Output[]): void {
+    this.outputs = outputs;
+    this.router = new Router(outputs);
   }
 
   /** Chunks a previous run left on disk go to the outputs that did not acknowledge them yet. */

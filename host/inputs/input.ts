@@ -12,12 +12,16 @@ export interface InputContext {
   account: InputAccount;
   log: Logger;
   metrics: Metrics;
+  /** On a reload: what the instance this one replaces handed off (read at start). */
+  resume?: () => unknown;
 }
 
 export interface Input {
   start(): void;
-  /** Stops reading; resolves when the input will write no more events. */
+  /** Stops reading and seals its open chunks; resolves when the input will write no more events. */
   stop(): Promise<void>;
+  /** After stop(), state for the instance that replaces this one on a reload (tail: file positions). */
+  handOff?(): unknown;
   /** With exit_on_eof: resolves once all the input's data was read. */
   readonly finished?: Promise<void>;
   /** Writes the input's checkpoints now (tail db); called at shutdown after outputs are done. */

@@ -35,9 +35,9 @@ export interface StoreEvents {
 
 export class InputAccount {
   readonly name: string;
-  readonly storage: StorageType;
-  readonly memBufLimit: number;
-  readonly pauseOnChunksOverlimit: boolean;
+  storage: StorageType;
+  memBufLimit: number;
+  pauseOnChunksOverlimit: boolean;
   /** Bytes of this input's chunks held in memory. */
   bytes = 0;
   /** This input's live chunks (memory and disk). */
@@ -132,11 +132,10 @@ export class ChunkStore {
 
   account(input: string, storage: StorageType, memBufLimit: number, pauseOnChunksOverlimit: boolean): InputAccount {
     let a = this.accounts.get(input);
-    if (!a) {
-      a = new InputAccount(input, storage, memBufLimit, pauseOnChunksOverlimit);
-      this.accounts.set(input, a);
-      if (storage === 'filesystem') mkdirSync(join(this.opts.path!, input), { recursive: true });
-    }
+    if (!a) this.accounts.set(input, (a = new InputAccount(input, storage, memBufLimit, pauseOnChunksOverlimit)));
+    // A reload may change an input's limits; its live chunks stay where they are.
+    Object.assign(a, { storage, memBufLimit, pauseOnChunksOverlimit });
+    if (storage === 'filesystem') mkdirSync(join(this.opts.path!, input), { recursive: true });
     return a;
   }
 

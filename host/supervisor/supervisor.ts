@@ -262,6 +262,15 @@ export class PluginSupervisor {
     return this.inFlight.size;
   }
 
+  /** Kills the current process at once; its in-flight chunks come back through lost(). */
+  kill(reason: string): void {
+    const gen = this.gen;
+    if (gen && !gen.gone) {
+      this.log.warn({ plugin_pid: gen.proc.pid, in_flight: this.inFlight.size }, `killing the plugin: it ${reason}`);
+      this.processGone(gen, reason);
+    }
+  }
+
   /** Shutdown RPC, then SIGTERM after the grace, then SIGKILL, to the whole process group. */
   async stop(): Promise<void> {
     this.stopRequested = true;

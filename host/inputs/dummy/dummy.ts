@@ -79,6 +79,7 @@ export class DummyInput implements Input {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this._writer?.seal();
   }
 }
 

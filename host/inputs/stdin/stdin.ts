@@ -8,6 +8,7 @@ export class StdinInput implements Input {
   private readonly ctx: InputContext;
   private readonly key: string;
   private rl: ReturnType<typeof createInterface> | undefined;
+  private writer: ReturnType<InputContext['store']['writer']> | undefined;
   private resolveFinished!: () => void;
   readonly finished: Promise<void> | undefined;
 
@@ -18,7 +19,7 @@ export class StdinInput implements Input {
   }
 
   start(): void {
-    const writer = this.ctx.store.writer(this.ctx.account, this.ctx.tag);
+    const writer = (this.writer = this.ctx.store.writer(this.ctx.account, this.ctx.tag));
     const rl = (this.rl = createInterface({ input: process.stdin, crlfDelay: Infinity }));
     rl.on('line', (line) => {
       let body: { [k: string]: unknown } = { [this.key]: line };
@@ -47,6 +48,7 @@ export class StdinInput implements Input {
 
   async stop(): Promise<void> {
     this.rl?.close();
+    this.writer?.seal();
   }
 }
 

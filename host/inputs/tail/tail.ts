@@ -64,11 +64,16 @@ class TailFile {
     writer.onStored = (chunk) => this.stored(chunk);
   }
 
+  /** Where this file's next line starts (for a reload hand-off). */
+  position(): { ino: number; offset: number } {
+    return { ino: this.ino, offset: this.lineEnd };
+  }
+
   async open(fromHead: boolean): Promise<void> {
     this.fh = await open(this.path, 'r');
     const st = await this.fh.stat();
     this.ino = st.ino;
-    const saved = this.input.db?.get(this.path);
+    const saved = this.input.handedOff?.get(this.path) ?? this.input.db?.get(this.path);
     if (saved && saved.ino === st.ino && saved.offset <= st.size) {
       this.pos = saved.offset;
       this.input.ctx.log.debug({ path: this.path, offset: saved.offset }, 'resuming from the tail db');
@@ -101,7 +106,7 @@ class TailFile {
     const { account } = this.input.ctx;
     while (!this.stopped) {
       const wait = account.whenWritable();
-      if (wait) await wait;
+      if (wait) await Promise.race([wait, this.input.stopping]);
       if (this.stopped) break;
       const { bytesRead } = await this.fh!.read(this.buf, this.carry, this.buf.length - this.carry, this.pos);
       if (bytesRead === 0) {
@@ -111,6 +116,7 @@ class TailFile {
       this.pos += bytesRead;
       this.lines(this.carry + bytesRead);
     }
+    this.writer.seal();
     await this.fh?.close();
     this.fh = undefined;
   }
@@ -230,7 +236,12 @@ export class TailInput implements Input {
   private scanTimer: NodeJS.Timeout | undefined;
   private dbTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private markStopped!: () => void;
+  /** Resolves when stop() is called: wakes files waiting on backpressure. */
+  readonly stopping = new Promise<void>((r) => (this.markStopped = r));
   readonly db: TailDb | undefined;
+  /** Positions handed over by the instance this one replaced on a reload. */
+  handedOff: Map<string, { ino: number; offset: number }> | undefined;
   private resolveFinished!: () => void;
   readonly finished: Promise<void> | undefined;
 
@@ -245,6 +256,7 @@ export class TailInput implements Input {
   }
 
   start(): void {
+    this.handedOff = this.ctx.resume?.() as typeof this.handedOff;
     if (this.db) this.dbTimer = setInterval(() => this.syncDb(), this.cfg['db.sync_interval'] * 1000);
     void this.scan(true).then(() => {
       if (this.cfg.exit_on_eof) this.fileDone();
@@ -293,6 +305,7 @@ export class TailInput implements Input {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.markStopped();
     clearInterval(this.scanTimer);
     clearInterval(this.dbTimer);
     for (const f of this.files.values()) f.stopped = true;
@@ -302,6 +315,10 @@ export class TailInput implements Input {
 
   checkpoint(): void {
     this.syncDb();
+  }
+
+  handOff(): Map<string, { ino: number; offset: number }> {
+    return new Map([...this.files].map(([path, f]) => [path, f.position()]));
   }
 }
 

@@ -1,0 +1,157 @@
+// Hot reload: load and validate the new config completely, start and
+// configure new or changed plugins, and only then touch the running
+// pipeline. Changed outputs are drained with an acknowledgement (Drain, then
+// an empty in-flight table) before their deliveries move to the new
+// instance, attempts unchanged: a reload never spends retry budget and
+// never drops a chunk.
+import { loadConfig } from '../config/load.ts';
+import type { Metrics } from '../api/metrics.ts';
+import type { Output } from '../engine/output.ts';
+import { Pipeline, PipelineConfigError } from '../engine/pipeline.ts';
+import { pinoLevel, type Logger } from '../log.ts';
+import { diffConfigs } from './diff.ts';
+
+export interface OutputReload {
+  action: 'added' | 'changed' | 'removed' | 'unchanged';
+  pid_before?: number | null;
+  pid_after?: number | null;
+  /** Chunks answered while draining. */
+  drained_chunks?: number;
+  /** The plugin ignored Drain past the deadline and was killed; its chunks went to the new instance. */
+  killed?: boolean;
+  /** Undelivered chunks handed to the new instance (changed) or dropped for this output (removed). */
+  handed_over_chunks?: number;
+}
+
+export interface ReloadResult {
+  id: number;
+  status: 'ok' | 'failed';
+  trigger: string;
+  started_at: string;
+  duration_ms: number;
+  outputs: { [name: string]: OutputReload };
+  inputs: { [name: string]: 'added' | 'changed' | 'removed' | 'unchanged' };
+  errors: string[];
+}
+
+export class Reloader {
+  count = 0;
+  last: ReloadResult | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly file: string;
+  private readonly pipeline: Pipeline;
+  private readonly log: Logger;
+  private readonly metrics: Metrics;
+
+  constructor(file: string, pipeline: Pipeline, log: Logger, metrics: Metrics) {
+    this.file = file;
+    this.pipeline = pipeline;
+    this.log = log;
+    this.metrics = metrics;
+  }
+
+  /** Resolves when no reload is running (shutdown waits for one to finish). */
+  settled(): Promise<unknown> {
+    return this.chain;
+  }
+
+  /** Reloads after any reload already running; resolves with this reload's result. */
+  reload(trigger: string): Promise<ReloadResult> {
+    const next = this.chain.then(() => this.run(trigger));
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async run(trigger: string): Promise<ReloadResult> {
+    const t0 = Date.now();
+    const result: ReloadResult = {
+      id: this.count + 1, status: 'ok', trigger, started_at: new Date(t0).toISOString(), duration_ms: 0, outputs: {}, inputs: {}, errors: [],
+    };
+    this.log.info({ trigger, reload: result.id }, 'reload: loading the new config');
+    try {
+      await this.apply(result);
+    } catch (err) {
+      result.status = 'failed';
+      result.errors = err instanceof PipelineConfigError ? err.issues.map(String) : [(err as Error).message];
+    }
+    result.duration_ms = Date.now() - t0;
+    this.count++;
+    this.last = result;
+    this.metrics.reloads.inc({ result: result.status });
+    this.metrics.reloadSeconds.set(result.duration_ms / 1000);
+    if (result.status === 'ok') this.log.info({ reload: result.id, duration_ms: result.duration_ms, outputs: result.outputs, inputs: result.inputs }, 'reload done');
+    else this.log.error({ reload: result.id, errors: result.errors }, 'reload refused: the old config keeps running untouched; fix the errors and reload again');
+    return result;
+  }
+
+  private async apply(result: ReloadResult): Promise<void> {
+    const p = this.pipeline;
+    const { config, issues } = loadConfig(this.file);
+    if (!config) throw new PipelineConfigError(issues);
+    const diff = diffConfigs(p.config, config);
+    if (diff.restartOnly.length) {
+      throw new Error(`service.${diff.restartOnly.join(', service.')} cannot change on a reload; restart sluice to apply ${diff.restartOnly.length === 1 ? 'it' : 'them'}`);
+    }
+
+    // 1. Everything that can fail, before anything is touched.
+    const starting = [...diff.outputs.added, ...diff.outputs.changed];
+    const fresh = starting.map((oc) => p.createOutput(oc, config));
+    await p.startOutputs(fresh, starting, config, true);
+    const newByName = new Map(fresh.map((o) => [o.name, o]));
+    const handOffs = new Map<string, unknown>();
+    let newInputs: typeof p.inputs;
+    try {
+      newInputs = p.createInputs([...diff.inputs.added, ...diff.inputs.changed], config, (name) => handOffs.get(name));
+    } catch (err) {
+      await Promise.all(fresh.map((o) => o.stop(0)));
+      throw err;
+    }
+
+    // 2. Inputs whose pipeline changes stop and seal their open chunks.
+    const stopping = new Set([...diff.inputs.changed.map((i) => i.instance), ...diff.inputs.removed]);
+    await Promise.all(p.inputs.filter((i) => stopping.has(i.name)).map(async (i) => {
+      await i.input.stop();
+      handOffs.set(i.name, i.input.handOff?.());
+    }));
+
+    // 3. New routing: from now on chunks go to the new instances.
+    const old = new Map(p.outputs.map((o) => [o.name, o]));
+    p.setOutputs(config.outputs.map((oc) => newByName.get(oc.instance) ?? old.get(oc.instance)!));
+
+    // 4. Changed and removed outputs: drain with acknowledgement, then hand over.
+    const deadlineMs = config.service['reload.drain_timeout'] * 1000;
+    const retiring = [...diff.outputs.changed.map((o) => o.instance), ...diff.outputs.removed];
+    await Promise.all(retiring.map(async (name) => {
+      const before = old.get(name)!;
+      const pidBefore = before.supervisor.pid ?? null;
+      const { drained, killed } = await before.drainForReload(deadlineMs);
+      const left = before.handOver();
+      const replacement = newByName.get(name);
+      if (replacement) replacement.adopt(left);
+      else before.abandon(left);
+      this.metrics.reloadDrained.inc({ name }, drained);
+      result.outputs[name] = {
+        action: replacement ? 'changed' : 'removed', pid_before: pidBefore, pid_after: replacement?.supervisor.pid ?? null,
+        drained_chunks: drained, killed, handed_over_chunks: left.length,
+      };
+    }));
+    for (const oc of diff.outputs.added) result.outputs[oc.instance] = { action: 'added', pid_after: newByName.get(oc.instance)!.supervisor.pid ?? null };
+    for (const name of diff.outputs.unchanged) result.outputs[name] = { action: 'unchanged', pid_before: old.get(name)!.supervisor.pid ?? null, pid_after: old.get(name)!.supervisor.pid ?? null };
+
+    // 5. Inputs: the new ones start (changed ones from where the old stopped).
+    const kept = new Map(p.inputs.map((i) => [i.name, i]));
+    const made = new Map(newInputs.map((i) => [i.name, i]));
+    p.inputs = config.inputs.map((ic) => made.get(ic.instance) ?? kept.get(ic.instance)!);
+    for (const i of newInputs) i.input.start();
+    for (const ic of diff.inputs.added) result.inputs[ic.instance] = 'added';
+    for (const ic of diff.inputs.changed) result.inputs[ic.instance] = 'changed';
+    for (const name of diff.inputs.removed) result.inputs[name] = 'removed';
+    for (const name of diff.inputs.unchanged) result.inputs[name] = 'unchanged';
+
+    // 6. Reloadable service keys.
+    const flushChanged = config.service.flush !== p.config.service.flush;
+    this.log.level = pinoLevel(config.service.log_level);
+    p.config = config;
+    if (flushChanged) p.startFlushTimer();
+  }
+}

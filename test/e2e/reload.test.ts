@@ -1,0 +1,199 @@
+// Hot reload: every plugin acknowledges its flush before it is replaced;
+// nothing is lost and no retry budget is spent.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIXTURES, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
+import { appendNumbered, readDelivered } from '../helpers/lines.ts';
+import { metric } from '../helpers/metrics.ts';
+
+const BATCHER = JSON.stringify(join(FIXTURES, 'plugins/batcher.ts'));
+const FLAKY = JSON.stringify(join(FIXTURES, 'plugins/flaky.ts'));
+
+interface Opts {
+  label?: string;
+  hold?: boolean;
+  drainTimeout?: number;
+  extraOutputs?: string;
+  plugins?: string;
+}
+
+function config(dir: string, o: Opts = {}): string {
+  return `
+service:
+  flush: 0.2
+  grace: 5
+  http_server: on
+  http_port: 0
+  reload.drain_timeout: ${o.drainTimeout ?? 20}
+plugins:
+  batcher: { command: [${BATCHER}] }
+  flaky: { command: [${FLAKY}] }
+${o.plugins ?? ''}
+pipeline:
+  inputs:
+    - { name: tail, path: ${dir}/in.log, read_from_head: on, refresh_interval: 0.2 }
+  outputs:
+    - name: batcher
+      alias: batch
+      match: '*'
+      path: ${dir}/out.jsonl
+      linger: 10
+      hold: ${o.hold ? 'on' : 'off'}
+      label: '${o.label ?? ''}'
+${o.extraOutputs ?? ''}
+`;
+}
+
+async function reloadCount(s: Sluice): Promise<number> {
+  return (await s.api('/api/v2/reload')).hot_reload_count;
+}
+
+async function postReload(s: Sluice): Promise<any> {
+  const res = await fetch(`http://127.0.0.1:${await s.apiPort()}/api/v2/reload?wait=true`, { method: 'POST' });
+  return res.json();
+}
+
+function allDelivered(out: string, n: number): boolean {
+  try {
+    return new Set(readDelivered(out).byPrefix.get('l')).size === n;
+  } catch {
+    return false; // a batch being written
+  }
+}
+
+test('reload torture: 50 reloads (SIGHUP and HTTP, some changing the output) while a batching plugin lingers 10 s; every event arrives, no retry spent', async () => {
+  const dir = tempDir();
+  const input = join(dir, 'in.log');
+  const out = join(dir, 'out.jsonl');
+  writeFileSync(input, '');
+  const file = writeConfig(dir, config(dir, { label: 'gen-0' }));
+  const s = Sluice.run(file);
+  let written = 0;
+  const feeder = setInterval(() => {
+    appendNumbered(input, 'l', written, written + 50);
+    written += 50;
+  }, 20);
+  try {
+    await s.apiPort();
+    for (let i = 1; i <= 50; i++) {
+      const change = i % 3 !== 0;
+      writeFileSync(file, config(dir, { label: change ? `gen-${i}` : `gen-${i - 1}` }));
+      if (!change) writeFileSync(file, config(dir, { label: `gen-${i - 1}` }));
+      let result;
+      if (i % 2) {
+        process.kill(s.proc.pid!, 'SIGHUP');
+        await waitFor(async () => (await reloadCount(s)) === i, `reload ${i} (SIGHUP)`, 30_000, 20);
+        result = (await s.api('/api/v2/reload')).last;
+      } else {
+        result = await postReload(s);
+      }
+      assert.equal(result.status, 'ok', JSON.stringify(result.errors));
+      assert.equal(result.id, i);
+      assert.equal(result.outputs.batch.action, change ? 'changed' : 'unchanged', `reload ${i}`);
+      if (change) assert.equal(result.outputs.batch.killed, false);
+    }
+    clearInterval(feeder);
+    const total = written;
+    await waitFor(() => allDelivered(out, total), `all ${total} lines delivered`, 40_000, 200);
+    const text = await s.api('/api/v1/metrics/prometheus');
+    assert.equal(metric(text, 'sluice_output_retries_total', { name: 'batch' }), 0);
+    assert.equal(metric(text, 'sluice_output_dropped_records_total', { name: 'batch', reason: 'retries_exhausted' }), 0);
+    assert.equal(metric(text, 'sluice_reloads_total', { result: 'ok' }), 50);
+    assert.ok(metric(text, 'sluice_reload_drained_chunks_total', { name: 'batch' }) > 0, 'no chunk was ever drained');
+  } finally {
+    clearInterval(feeder);
+    s.kill('SIGTERM');
+    await s.exit();
+  }
+});
+
+test('a plugin that ignores Drain is killed at the deadline; its in-flight chunks are delivered by the new instance', async () => {
+  const dir = tempDir();
+  const input = join(dir, 'in.log');
+  const out = join(dir, 'out.jsonl');
+  appendNumbered(input, 'l', 0, 3000);
+  const file = writeConfig(dir, config(dir, { hold: true, drainTimeout: 1 }));
+  const s = Sluice.run(file);
+  try {
+    await waitFor(async () => (await s.api('/api/v1/plugins')).plugins[0].in_flight > 0, 'chunks in flight to the stuck plugin');
+    writeFileSync(file, config(dir, { hold: false, drainTimeout: 1 }));
+    const result = await postReload(s);
+    assert.equal(result.status, 'ok', JSON.stringify(result.errors));
+    assert.equal(result.outputs.batch.killed, true);
+    assert.ok(result.outputs.batch.handed_over_chunks > 0);
+    assert.notEqual(result.outputs.batch.pid_after, result.outputs.batch.pid_before);
+    // The new instance lingers 10 s; a graceful stop drains it.
+    s.kill('SIGTERM');
+    assert.equal((await s.exit()).code, 0);
+    assert.ok(allDelivered(out, 3000));
+    assert.deepEqual(s.findLog((l) => l.msg === 'sluice stopped')?.delivered, { batch: 3000 });
+  } finally {
+    s.kill('SIGKILL');
+  }
+});
+
+test('invalid new configs are refused; the old pipeline keeps delivering; the error is in GET /api/v2/reload and the log', async () => {
+  const dir = tempDir();
+  const input = join(dir, 'in.log');
+  const out = join(dir, 'out.jsonl');
+  writeFileSync(input, '');
+  const good = config(dir, { label: 'a' });
+  const file = writeConfig(dir, good);
+  const s = Sluice.run(file);
+  try {
+    const pid = await waitFor(async () => (await s.api('/api/v1/plugins')).plugins[0].pid, 'the plugin to start');
+    const broken: [string, string, RegExp][] = [
+      ['schema error', good.replace('linger: 10', 'linger: 10\n      workers: many'), /sluice\.yaml:\d+:\d+: pipeline\.outputs\[0\]\.workers: must be an integer/],
+      ['missing plugin', good.replace(`batcher: { command: [${BATCHER}] }`, `batcher: { command: [${JSON.stringify(join(dir, 'gone.ts'))}] }`), /plugins\.batcher\.command: plugin command not found or not runnable: .*gone\.ts does not exist/],
+      ['Configure rejects a key', good + `    - { name: flaky, match: '*', always_retry: maybe }\n`, /pipeline\.outputs\[1\]\.always_retry: rejected by plugin: must be a boolean/],
+    ];
+    let sent = 0;
+    for (const [what, text, error] of broken) {
+      writeFileSync(file, text);
+      const result = await postReload(s);
+      assert.equal(result.status, 'failed', what);
+      assert.match(result.errors.join('\n'), error, what);
+      const last = (await s.api('/api/v2/reload')).last;
+      assert.equal(last.status, 'failed');
+      assert.ok(s.findLog((l) => l.msg.startsWith('reload refused') && error.test(l.errors.join('\n'))), `${what}: not in the log`);
+      appendNumbered(input, 'l', sent, sent + 100);
+      sent += 100;
+      assert.equal((await s.api('/api/v1/plugins')).plugins[0].pid, pid, `${what}: the running plugin was touched`);
+    }
+    assert.equal(metric(await s.api('/api/v1/metrics/prometheus'), 'sluice_reloads_total', { result: 'failed' }), 3);
+    assert.equal((await s.api('/api/v1/plugins')).plugins.length, 1);
+    await waitFor(async () => metric(await s.api('/api/v1/metrics/prometheus'), 'sluice_input_records_total', { name: 'tail.0' }) === sent, 'every line read');
+    s.kill('SIGTERM');
+    assert.equal((await s.exit()).code, 0);
+    assert.ok(allDelivered(out, sent), 'the old pipeline did not deliver everything');
+  } finally {
+    s.kill('SIGKILL');
+  }
+});
+
+test('across a reload that changes one of two outputs, the unchanged one keeps its pid and the changed one gets a new one; --watch picks up the save', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'in.log'), '');
+  const second = (size: string) => `    - { name: file, alias: copy, match: '*', path: ${dir}/copy.jsonl, json_date_key: '${size}' }\n`;
+  const file = writeConfig(dir, config(dir, { extraOutputs: second('date') }));
+  const s = Sluice.run(file, ['--watch']);
+  try {
+    const pids = async () => Object.fromEntries((await s.api('/api/v1/plugins')).plugins.map((p: any) => [p.output, p.pid]));
+    const before = await waitFor(async () => { const p = await pids(); return p.batch && p.copy && p; }, 'both plugins');
+    writeFileSync(file, config(dir, { extraOutputs: second('time') }));
+    await waitFor(async () => (await reloadCount(s)) === 1, 'the watched file to be reloaded');
+    const last = (await s.api('/api/v2/reload')).last;
+    assert.equal(last.trigger, 'watch');
+    assert.equal(last.status, 'ok');
+    assert.equal(last.outputs.copy.action, 'changed');
+    assert.equal(last.outputs.batch.action, 'unchanged');
+    const after = await pids();
+    assert.equal(after.batch, before.batch);
+    assert.notEqual(after.copy, before.copy);
+  } finally {
+    s.kill('SIGTERM');
+    await s.exit();
+  }
+});
