@@ -13,6 +13,7 @@
 //   28     T    tag, UTF-8
 //   28+T   D    events, MessagePack
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 export const MAGIC = Buffer.from('SLCK');
@@ -77,6 +78,15 @@ export function writeChunkFile(path: string, h: ChunkHeader, data: Buffer, fsync
     closeSync(fd);
   }
   renameSync(tmp, path);
+  // The rename itself survives a power loss only once the directory is synced.
+  if (fsync) {
+    const dir = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  }
 }
 
 /** Reads the events of a chunk file whose header was verified at start. */
