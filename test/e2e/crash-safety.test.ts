@@ -17,8 +17,9 @@ function seeded(seed: number): () => number {
   };
 }
 
-for (const storage of ['filesystem', 'memory'] as const) {
-  test(`${storage} storage + tail db: 200,000 lines, host SIGKILLed five times, none lost`, async (t) => {
+// Issue 3 asks five kills with filesystem storage, issue 4 ten with memory storage.
+for (const [storage, kills] of [['filesystem', 5], ['memory', 10]] as const) {
+  test(`${storage} storage + tail db: 200,000 lines, host SIGKILLed ${kills} times, none lost`, async (t) => {
     const dir = tempDir();
     const input = join(dir, 'in.log');
     const out = join(dir, 'out.jsonl');
@@ -46,11 +47,11 @@ pipeline:
       workers: 1
 `);
     const random = seeded(storage === 'filesystem' ? 42 : 7);
-    for (let kill = 1; kill <= 5; kill++) {
+    for (let kill = 1; kill <= kills; kill++) {
       const s = Sluice.run(config);
       // A random point: after some share of what is left has arrived.
       const floor = countLines(out);
-      const target = floor + Math.floor(random() * (LINES - floor) * 0.3) + 1;
+      const target = floor + Math.floor(random() * (LINES - floor) * (storage === 'memory' ? 0.15 : 0.3)) + 1;
       await waitFor(() => countLines(out) >= target || s.proc.exitCode !== null, `output to reach ${target} lines`, 60_000, 5);
       s.kill('SIGKILL');
       await s.exit();
@@ -61,7 +62,7 @@ pipeline:
     const d = readDelivered(out);
     const seen = new Set(d.byPrefix.get('l'));
     for (let i = 0; i < LINES; i++) if (!seen.has(i)) assert.fail(`line ${i} lost`);
-    t.diagnostic(`${storage}: ${d.total - LINES} duplicates after 5 kills`);
+    t.diagnostic(`${storage}: ${d.total - LINES} duplicates after ${kills} kills`);
     assert.ok(d.total >= LINES);
   });
 }
