@@ -11,7 +11,7 @@
 // To add a benchmark, add an entry to SCENARIOS below: setup() prepares
 // data once and returns a function that performs one run and returns a row.
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, watch, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,13 +31,22 @@ interface Options {
   keep: boolean;
   json: boolean;
   verbose: boolean;
+  /** reload scenario: reloads per run. */
+  reloads: number;
+  /** reload scenario: lines appended per second. */
+  rate: number;
+  /** reload scenario: seconds between one reload's end and the next SIGHUP. */
+  interval: number;
 }
 
 const USAGE = `Usage: npm run bench -- [options]
 
   --scenario NAME   scenario to run, or "all" (default: tail-null)
-  --lines N         lines of input (default: 1000000)
+  --lines N         lines of input (default: 1000000; not used by reload)
   --runs N          runs per scenario; each is reported, then the best (default: 1)
+  --reloads N       reload: reloads per run (default: 10)
+  --rate N          reload: lines appended to the tailed file per second (default: 100000)
+  --interval S      reload: seconds between a reload's end and the next SIGHUP (default: 2)
   --keep            keep each run's temp directories (config, probe records, storage.path)
   --json            also print the results as one JSON line on stdout
   --verbose         copy the host's stderr (its JSON log) to stderr
@@ -194,8 +203,35 @@ interface HostRun {
   dir: string;
 }
 
+/** The host while it runs, for a scenario that drives it (signals, API calls). */
+interface LiveHost {
+  pid: number;
+  /** The config file the host was started with; a reload reads it again. */
+  configFile: string;
+  /** The run's temp directory (removed after the run unless --keep). */
+  dir: string;
+  /** Every JSON log line so far. */
+  logs: LogLine[];
+  /** Resolves with the first log line, already seen or to come, that matches; rejects if the host exits first. */
+  waitForLog(match: (l: LogLine) => boolean, what: string, timeoutMs: number): Promise<LogLine>;
+  /** Resolves when the host has exited. */
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Shown after "running… N s" on a terminal. */
+  note: string;
+}
+
+interface RunHostExtra {
+  /** --log-level for the host (default: info). */
+  logLevel?: string;
+  /**
+   * Runs while the host runs. If it throws, the host gets SIGTERM (SIGKILL
+   * 30 s later), and runHost throws its error once the host has exited.
+   */
+  drive?: (host: LiveHost) => Promise<void>;
+}
+
 /** Runs `sluice run -c <config>` once with `config` as the file's text. */
-async function runHost(config: string, opts: Options): Promise<HostRun> {
+async function runHost(config: string, opts: Options, extra: RunHostExtra = {}): Promise<HostRun> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   const probeDir = join(dir, 'probes');
   mkdirSync(probeDir);
@@ -205,13 +241,14 @@ async function runHost(config: string, opts: Options): Promise<HostRun> {
   const nodeOptions = [process.env.NODE_OPTIONS, `--import=${PROBE}`].filter(Boolean).join(' ');
   const cpuBefore = childrenCpuS();
   const t0 = performance.now();
-  const child = spawn(process.execPath, [CLI, 'run', '-c', configFile, '--log-level', 'info'], {
+  const child = spawn(process.execPath, [CLI, 'run', '-c', configFile, '--log-level', extra.logLevel ?? 'info'], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: nodeOptions, SLUICE_BENCH_PROBE_DIR: probeDir },
   });
   const logs: LogLine[] = [];
   const otherStderr: string[] = [];
+  const waiters = new Set<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
   let pending = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (s: string) => {
@@ -228,15 +265,26 @@ async function runHost(config: string, opts: Options): Promise<HostRun> {
       } catch {
         parsed = undefined;
       }
-      if (parsed && typeof parsed === 'object') logs.push(parsed as LogLine);
-      else if (otherStderr.length < 200) otherStderr.push(line);
+      if (parsed && typeof parsed === 'object') {
+        const l = parsed as LogLine;
+        logs.push(l);
+        for (const w of waiters) {
+          if (w.match(l)) {
+            waiters.delete(w);
+            w.resolve(l);
+          }
+        }
+      } else if (otherStderr.length < 200) otherStderr.push(line);
     }
   });
-  const timer = setInterval(() => status(`running… ${((performance.now() - t0) / 1000).toFixed(0)} s`), 1000);
-  const { code, signal, wallS, cpuS, survivors } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; wallS: number; cpuS: number; survivors: number[] }>(
+  let live: LiveHost | undefined;
+  const timer = setInterval(() => status(`running… ${((performance.now() - t0) / 1000).toFixed(0)} s${live?.note ? ` (${live.note})` : ''}`), 1000);
+  let exited = false;
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; wallS: number; cpuS: number; survivors: number[] }>(
     (res, rej) => {
       child.on('error', rej);
       child.on('exit', (code, signal) => {
+        exited = true;
         const wallS = (performance.now() - t0) / 1000;
         const cpuS = childrenCpuS() - cpuBefore;
         const started = logs.find((l) => l.msg === 'sluice started');
@@ -245,6 +293,44 @@ async function runHost(config: string, opts: Options): Promise<HostRun> {
       });
     },
   );
+  let driveError: unknown;
+  let driving: Promise<void> = Promise.resolve();
+  if (extra.drive) {
+    live = {
+      pid: child.pid!,
+      configFile,
+      dir,
+      logs,
+      note: '',
+      exit: exit.then(({ code, signal }) => ({ code, signal })),
+      waitForLog(match, what, timeoutMs) {
+        const seen = logs.find(match);
+        if (seen) return Promise.resolve(seen);
+        return new Promise<LogLine>((resolve, reject) => {
+          const w = { match, resolve: (l: LogLine) => { clearTimeout(t); resolve(l); } };
+          const t = setTimeout(() => {
+            waiters.delete(w);
+            reject(new BenchError(`timed out after ${timeoutMs / 1000} s waiting for the host to log ${what}`));
+          }, timeoutMs);
+          waiters.add(w);
+          void exit.then(() => {
+            if (!waiters.delete(w)) return;
+            clearTimeout(t);
+            reject(new BenchError(`the host exited before it logged ${what}`));
+          });
+        });
+      },
+    };
+    driving = extra.drive(live).catch((err) => {
+      driveError = err;
+      if (exited) return;
+      child.kill('SIGTERM');
+      const k = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      void exit.then(() => clearTimeout(k));
+    });
+  }
+  const { code, signal, wallS, cpuS, survivors } = await exit;
+  await driving;
   // 'close' also waits for the stderr pipe, so every log line is in.
   if (child.stderr.readableEnded === false) await new Promise((r) => child.stderr.once('close', r));
   clearInterval(timer);
@@ -260,6 +346,12 @@ async function runHost(config: string, opts: Options): Promise<HostRun> {
     }
   }
   if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+  else if (extra.drive) progress(`kept ${dir}`);
+  if (driveError) {
+    const last = [...logs.slice(-10).map((l) => JSON.stringify(l)), ...otherStderr.slice(-10)];
+    const msg = driveError instanceof Error ? driveError.message : String(driveError);
+    throw new BenchError(`${msg}\nthe host then exited with ${signal ? `signal ${signal}` : `code ${code}`}; its last stderr lines:\n  ${last.join('\n  ')}`);
+  }
   return { exitCode: code, signal, wallS, cpuS, probes, hostPid: child.pid!, logs, otherStderr, survivors, dir };
 }
 
@@ -463,16 +555,401 @@ function tailNull(name: string, description: string, storage: TailStorage): Scen
   };
 }
 
+// ---------------------------------------------------------------- reload under load
+
+const BATCHER = join(ROOT, 'test', 'fixtures', 'plugins', 'batcher.ts');
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return Number.NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+function max(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x));
+  return s.length ? Math.max(...s) : Number.NaN;
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function getJson(port: number, path: string, init?: RequestInit): Promise<any> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, init);
+  const body = await res.text();
+  try {
+    return JSON.parse(body);
+  } catch {
+    throw new BenchError(`${path} answered ${res.status} with something that is not JSON: ${body.slice(0, 200)}`);
+  }
+}
+
+/** One sample of a Prometheus counter (first series whose labels include `labels`); NaN if absent. */
+function promValue(text: string, name: string, labels: { [k: string]: string }): number {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const open = line.indexOf('{');
+    const close = line.lastIndexOf('}');
+    const ls = open >= 0 && open < close ? line.slice(open + 1, close) : '';
+    if (Object.entries(labels).every(([k, v]) => ls.includes(`${k}="${v}"`))) return Number(line.slice(close + 1).trim());
+  }
+  return Number.NaN;
+}
+
+/**
+ * What the batcher wrote: one JSON line per event, {"log":"<seq> <line>"}.
+ * Counts every line, and checks that each seq in [0, expected) is there
+ * exactly once, streaming the file (it can be several hundred MiB).
+ */
+function checkDelivered(file: string, expected: number): { lines: number; unique: number; missing: number; duplicates: number; unparsed: number; firstMissing: number[] } {
+  const seen = new Uint8Array(expected);
+  let lines = 0;
+  let duplicates = 0;
+  let unparsed = 0;
+  const prefix = '{"log":"';
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
+    let rest = '';
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      const text = rest + buf.toString('latin1', 0, n);
+      let start = 0;
+      let nl: number;
+      while ((nl = text.indexOf('\n', start)) >= 0) {
+        lines++;
+        let seq = -1;
+        if (text.startsWith(prefix, start)) {
+          const space = text.indexOf(' ', start + prefix.length);
+          if (space > 0 && space < nl) {
+            const v = Number(text.slice(start + prefix.length, space));
+            if (Number.isSafeInteger(v)) seq = v;
+          }
+        }
+        if (seq < 0 || seq >= expected) unparsed++;
+        else if (seen[seq]) duplicates++;
+        else seen[seq] = 1;
+        start = nl + 1;
+      }
+      rest = text.slice(start);
+    }
+    if (rest.length) {
+      lines++;
+      unparsed++; // a half-written last line
+    }
+  } finally {
+    closeSync(fd);
+  }
+  let unique = 0;
+  const firstMissing: number[] = [];
+  for (let i = 0; i < expected; i++) {
+    if (seen[i]) unique++;
+    else if (firstMissing.length < 10) firstMissing.push(i);
+  }
+  return { lines, unique, missing: expected - unique, duplicates, unparsed, firstMissing };
+}
+
+/** One reload as the bench saw it, before the host's log is read. */
+interface ReloadSample {
+  id: number;
+  inFlight: number;
+  pending: number;
+  inputPaused: boolean | undefined;
+  /** Lines appended and not yet read by the tail input. */
+  tailBehind: number;
+  /** Date.now() just before SIGHUP, to compare with the host's log times (same clock). */
+  sighupAt: number;
+  visibleMs: number;
+  last: any;
+}
+
+/** The per-reload table; in flight, held, input paused and tail behind are sampled just before the SIGHUP. */
+const RELOAD_COLUMNS: Column[] = [
+  { key: 'reload', header: 'reload', format: String },
+  { key: 'inFlight', header: 'in flight before', format: int },
+  { key: 'pending', header: 'held before', format: int },
+  { key: 'inputPaused', header: 'input paused', format: String },
+  { key: 'tailBehind', header: 'tail behind (lines)', format: int },
+  { key: 'startMs', header: 'SIGHUP→reload start ms', format: int },
+  { key: 'readyMs', header: 'SIGHUP→new plugin ready ms', format: int },
+  { key: 'drainMs', header: 'ready→done ms (drain + old exit)', format: int },
+  { key: 'durationMs', header: 'duration_ms', format: int },
+  { key: 'visibleMs', header: 'SIGHUP→visible ms', format: int },
+  { key: 'drained', header: 'drained chunks', format: int },
+  { key: 'handedOver', header: 'handed over', format: int },
+  { key: 'killed', header: 'killed', format: String },
+];
+
+/**
+ * tail of a file the bench keeps appending to → the batcher test plugin
+ * (answers a chunk only when its batch is written: after linger 10 s, or on
+ * Drain), workers 8. Each reload changes the output's label, so the output
+ * is "changed" and its plugin is replaced: the new one is started, the old
+ * one drained with acknowledgement, its undelivered chunks handed over.
+ */
+function reloadUnderLoad(): Scenario {
+  return {
+    name: 'reload',
+    description: 'hot reload under load: tail of a file appended to at --rate lines/s → batcher test plugin (linger 10 s, workers 8); --reloads SIGHUPs, each changing the output\'s label so its plugin is replaced',
+    columns: [
+      { key: 'run', header: 'run', format: String },
+      { key: 'reloads', header: 'reloads', format: int },
+      { key: 'appended', header: 'lines appended', format: int },
+      { key: 'appendRate', header: 'lines/s appended', format: int },
+      { key: 'medianInFlight', header: 'median in flight', format: fixed(1) },
+      { key: 'maxTailBehind', header: 'max tail behind', format: int },
+      { key: 'medianDurationMs', header: 'median duration_ms', format: int },
+      { key: 'maxDurationMs', header: 'max duration_ms', format: int },
+      { key: 'medianReadyMs', header: 'median SIGHUP→ready ms', format: int },
+      { key: 'maxReadyMs', header: 'max SIGHUP→ready ms', format: int },
+      { key: 'medianDrainMs', header: 'median ready→done ms', format: int },
+      { key: 'maxDrainMs', header: 'max ready→done ms', format: int },
+      { key: 'medianVisibleMs', header: 'median SIGHUP→visible ms', format: int },
+      { key: 'drainedTotal', header: 'drained chunks', format: int },
+      { key: 'handedOverTotal', header: 'handed over', format: int },
+      { key: 'killed', header: 'killed', format: int },
+      { key: 'catchUpS', header: 'catch-up s', format: fixed(1) },
+      { key: 'delivered', header: 'lines delivered', format: int },
+      { key: 'missing', header: 'missing', format: int },
+      { key: 'duplicates', header: 'duplicates', format: int },
+      { key: 'cpuS', header: 'CPU s', format: fixed(1) },
+    ],
+    bestBy: { key: 'medianDurationMs', higher: false },
+    async setup(opts) {
+      // Real-looking lines: the cached bench data, each prefixed with its
+      // sequence number so that every appended line can be found in the output.
+      const pool = readFileSync(logFile(100_000), 'latin1').split('\n').filter(Boolean);
+      return async (index) => {
+        const work = mkdtempSync(join(tmpdir(), 'sluice-bench-reload-'));
+        const input = join(work, 'in.log');
+        const out = join(work, 'out.jsonl');
+        writeFileSync(input, '');
+        const config = (label: string, linger: string) => [
+          '# Written by bench/run.ts (scenario reload).',
+          'service:',
+          // debug, for the "plugin ready" lines. In the file, not only with
+          // --log-level: a reload sets the level from the file and drops the flag's.
+          '  log_level: debug',
+          '  flush: 0.2',
+          '  grace: 60',
+          '  http_server: on',
+          '  http_port: 0',
+          '  reload.drain_timeout: 30',
+          'plugins:',
+          '  batcher:',
+          `    command: [${JSON.stringify(BATCHER)}]`,
+          'pipeline:',
+          '  inputs:',
+          '    - name: tail',
+          `      path: ${JSON.stringify(input)}`,
+          '      tag: bench',
+          '      read_from_head: true',
+          '  outputs:',
+          '    - name: batcher',
+          '      alias: batch',
+          "      match: '*'",
+          '      workers: 8',
+          `      path: ${JSON.stringify(out)}`,
+          `      linger: ${linger}`,
+          `      label: ${JSON.stringify(label)}`,
+          '',
+        ].join('\n');
+
+        const samples: ReloadSample[] = [];
+        let appended = 0;
+        let appendS = 0;
+        let catchUpS = Number.NaN;
+        let catchUp: any;
+        const run = await runHost(config('gen-0', '10'), opts, {
+          logLevel: 'debug',
+          async drive(host) {
+            const listening = await host.waitForLog((l) => l.msg === 'HTTP API listening', '"HTTP API listening"', 30_000);
+            const port = Number(listening.port);
+            await host.waitForLog((l) => l.msg === 'sluice started', '"sluice started"', 30_000);
+
+            // The appender: every 10 ms, the lines due at --rate since it began.
+            const fd = openSync(input, 'a');
+            const t0 = performance.now();
+            let appendError: unknown;
+            const append = () => {
+              try {
+                const due = Math.floor((opts.rate * (performance.now() - t0)) / 1000);
+                const n = Math.min(due - appended, Math.max(1000, opts.rate)); // at most 1 s of lines per write
+                if (n <= 0) return;
+                let s = '';
+                for (let i = appended; i < appended + n; i++) s += `${i} ${pool[i % pool.length]}\n`;
+                const buf = Buffer.from(s, 'latin1');
+                let off = 0;
+                while (off < buf.length) off += writeSync(fd, buf, off);
+                appended += n;
+              } catch (err) {
+                appendError ??= err;
+              }
+            };
+            const appender = setInterval(append, 10);
+            const stopAppending = () => {
+              if (!appendS) {
+                clearInterval(appender);
+                append();
+                closeSync(fd);
+                appendS = (performance.now() - t0) / 1000;
+              }
+            };
+            try {
+              for (let r = 1; r <= opts.reloads; r++) {
+                host.note = `reload ${r}/${opts.reloads}, ${appended.toLocaleString('en')} lines appended`;
+                await sleep(opts.interval * 1000);
+                if (appendError) throw appendError;
+                writeFileSync(host.configFile, config(`gen-${r}`, '10'));
+                const [plugins, storage, prom] = await Promise.all([
+                  getJson(port, '/api/v1/plugins'),
+                  getJson(port, '/api/v1/storage'),
+                  fetch(`http://127.0.0.1:${port}/api/v1/metrics/prometheus`).then((res) => res.text()),
+                ]);
+                const p = (plugins.plugins as any[]).find((x) => x.output === 'batch');
+                const read = promValue(prom, 'sluice_input_records_total', { name: 'tail.0' });
+                const sighupAt = Date.now();
+                const t = performance.now();
+                process.kill(host.pid, 'SIGHUP');
+                let state: any;
+                for (;;) {
+                  state = await getJson(port, '/api/v2/reload');
+                  if (state.hot_reload_count >= r) break;
+                  if (performance.now() - t > 120_000) throw new BenchError(`reload ${r}: hot_reload_count still ${state.hot_reload_count} 120 s after SIGHUP`);
+                  await sleep(5);
+                }
+                const visibleMs = performance.now() - t;
+                if (state.hot_reload_count !== r || state.last?.id !== r) throw new BenchError(`reload ${r}: expected hot_reload_count ${r}, got ${state.hot_reload_count} (last.id ${state.last?.id})`);
+                samples.push({
+                  id: r, inFlight: p?.in_flight ?? Number.NaN, pending: p?.pending ?? Number.NaN,
+                  inputPaused: storage?.input_chunks?.['tail.0']?.paused, tailBehind: appended - read, sighupAt, visibleMs, last: state.last,
+                });
+              }
+              stopAppending();
+              if (appendError) throw appendError;
+
+              // Catch-up, not measured: a last reload makes the batcher write
+              // every 50 ms, so the backlog (the tail is behind, held back by
+              // mem_buf_limit) is delivered at the plugin's speed.
+              host.note = `catching up: ${appended.toLocaleString('en')} lines to deliver`;
+              const tc = performance.now();
+              writeFileSync(host.configFile, config('catch-up', '50ms'));
+              catchUp = await getJson(port, '/api/v2/reload?wait=true', { method: 'POST' });
+              let last = -1;
+              let lastChange = performance.now();
+              for (;;) {
+                const text = await (await fetch(`http://127.0.0.1:${port}/api/v1/metrics/prometheus`)).text();
+                const delivered = promValue(text, 'sluice_output_proc_records_total', { name: 'batch' });
+                host.note = `catching up: ${(delivered || 0).toLocaleString('en')} of ${appended.toLocaleString('en')} lines delivered`;
+                if (delivered >= appended) break;
+                if (delivered !== last) {
+                  last = delivered;
+                  lastChange = performance.now();
+                } else if (performance.now() - lastChange > 60_000) {
+                  throw new BenchError(`catch-up: no progress for 60 s at ${delivered} of ${appended} lines delivered`);
+                }
+                await sleep(250);
+              }
+              catchUpS = (performance.now() - tc) / 1000;
+              process.kill(host.pid, 'SIGTERM');
+              await host.exit;
+            } finally {
+              stopAppending();
+            }
+          },
+        });
+
+        try {
+          checkExit(run);
+          for (const c of complaints(run)) progress(`host said: ${c}`);
+          // The plugin processes of every generation must be gone.
+          const pids = new Set<number>();
+          for (const s of samples) for (const k of ['pid_before', 'pid_after'] as const) if (typeof s.last.outputs?.batch?.[k] === 'number') pids.add(s.last.outputs.batch[k]);
+          const alive = [...pids].filter((p) => existsSync(`/proc/${p}`));
+          if (alive.length) progress(`plugin pid(s) ${alive.join(', ')} outlived the host: their CPU is not in the total`);
+
+          const at = (msg: string, reload: number) => run.logs.find((l) => l.msg === msg && l.reload === reload)?.time ?? Number.NaN;
+          const rows: Row[] = samples.map((s) => {
+            const o = s.last.outputs?.batch ?? {};
+            const readyAt = run.logs.find((l) => l.msg === 'plugin ready' && l.plugin_pid === o.pid_after)?.time ?? Number.NaN;
+            const doneAt = at('reload done', s.id);
+            return {
+              reload: s.id,
+              inFlight: s.inFlight,
+              pending: s.pending,
+              inputPaused: s.inputPaused === undefined ? '–' : s.inputPaused ? 'yes' : 'no',
+              tailBehind: s.tailBehind,
+              startMs: at('reload: loading the new config', s.id) - s.sighupAt,
+              readyMs: readyAt - s.sighupAt,
+              drainMs: doneAt - readyAt,
+              durationMs: s.last.duration_ms,
+              visibleMs: s.visibleMs,
+              drained: o.drained_chunks ?? Number.NaN,
+              handedOver: o.handed_over_chunks ?? Number.NaN,
+              killed: o.killed === undefined ? '–' : String(o.killed),
+            };
+          });
+          process.stdout.write(`\nreload run ${index + 1}: one row per reload (the first four columns are sampled through the API just before the SIGHUP)\n\n${table({ columns: RELOAD_COLUMNS }, rows)}\n`);
+
+          const problems: string[] = [];
+          for (const s of samples) {
+            const o = s.last.outputs?.batch;
+            if (s.last.status !== 'ok') problems.push(`reload ${s.id}: status ${s.last.status}: ${JSON.stringify(s.last.errors)}`);
+            if (o?.action !== 'changed') problems.push(`reload ${s.id}: the output's action is ${JSON.stringify(o?.action)}, not "changed"`);
+            if (o?.killed !== false) problems.push(`reload ${s.id}: killed is ${JSON.stringify(o?.killed)}`);
+          }
+          if (catchUp?.status !== 'ok' || catchUp?.outputs?.batch?.killed !== false) problems.push(`the catch-up reload: ${JSON.stringify(catchUp)}`);
+          const stopped = run.logs.find((l) => l.msg === 'sluice stopped');
+          const reported = (stopped?.delivered as { [k: string]: unknown } | undefined)?.batch;
+          if (reported !== appended) problems.push(`the host reported ${JSON.stringify(stopped?.delivered)} delivered at exit, expected ${appended}`);
+          const check = checkDelivered(out, appended);
+          if (check.missing || check.duplicates || check.unparsed || check.lines !== appended) {
+            problems.push(`the output file has ${check.lines} lines for ${appended} appended: ${check.missing} missing (first: ${check.firstMissing.join(', ')}), ${check.duplicates} duplicated, ${check.unparsed} not from the bench`);
+          }
+          if (problems.length) throw new BenchError(`reload run ${index + 1} failed:\n  ${problems.join('\n  ')}`);
+
+          const num = (k: string) => rows.map((r) => r[k] as number);
+          return {
+            run: index + 1,
+            reloads: samples.length,
+            appended,
+            appendRate: appended / appendS,
+            medianInFlight: median(num('inFlight')),
+            maxTailBehind: max(num('tailBehind')),
+            medianDurationMs: median(num('durationMs')),
+            maxDurationMs: max(num('durationMs')),
+            medianReadyMs: median(num('readyMs')),
+            maxReadyMs: max(num('readyMs')),
+            medianDrainMs: median(num('drainMs')),
+            maxDrainMs: max(num('drainMs')),
+            medianVisibleMs: median(num('visibleMs')),
+            drainedTotal: num('drained').reduce((a, b) => a + b, 0),
+            handedOverTotal: num('handedOver').reduce((a, b) => a + b, 0),
+            killed: rows.filter((r) => r.killed !== 'false').length,
+            catchUpS,
+            delivered: check.unique,
+            missing: check.missing,
+            duplicates: check.duplicates,
+            cpuS: run.cpuS,
+          };
+        } finally {
+          if (opts.keep) progress(`kept ${work} (tailed file and output)`);
+          else rmSync(work, { recursive: true, force: true });
+        }
+      };
+    },
+  };
+}
+
 const SCENARIOS: Scenario[] = [
   // The first entry is the default scenario.
   tailNull('tail-null', 'tail a file from its head to EOF → bundled null output, memory storage; the host\'s throughput alone', { type: 'memory' }),
   tailNull('tail-null-fs', 'tail-null with storage.type: filesystem on the tail input (storage.sync: normal: chunk files written, no fsync)', { type: 'filesystem', sync: 'normal' }),
   tailNull('tail-null-fs-full', 'tail-null with storage.type: filesystem and storage.sync: full (each chunk file fsynced before its rename)', { type: 'filesystem', sync: 'full' }),
+  reloadUnderLoad(),
 ];
 
 // ---------------------------------------------------------------- report
 
-function table(s: Scenario, rows: Row[]): string {
+function table(s: { columns: Column[] }, rows: Row[]): string {
   const cells = rows.map((r) => s.columns.map((c) => {
     const v = r[c.key];
     return v === undefined || (typeof v === 'number' && Number.isNaN(v)) ? '–' : c.format(v);
@@ -498,12 +975,22 @@ function positiveInt(name: string, v: string | boolean | undefined, dflt: number
   return n;
 }
 
+function nonNegative(name: string, v: string | boolean | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n < 0) throw new BenchError(`--${name} needs a number ≥ 0, got ${JSON.stringify(v)}`);
+  return n;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       scenario: { type: 'string', default: 'tail-null' },
       lines: { type: 'string' },
       runs: { type: 'string' },
+      reloads: { type: 'string' },
+      rate: { type: 'string' },
+      interval: { type: 'string' },
       keep: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
@@ -519,6 +1006,9 @@ async function main(): Promise<void> {
     keep: values.keep,
     json: values.json,
     verbose: values.verbose,
+    reloads: positiveInt('reloads', values.reloads, 10),
+    rate: positiveInt('rate', values.rate, 100_000),
+    interval: nonNegative('interval', values.interval, 2),
   };
   const chosen = values.scenario === 'all' ? SCENARIOS : SCENARIOS.filter((s) => s.name === values.scenario);
   if (chosen.length === 0) throw new BenchError(`unknown scenario ${JSON.stringify(values.scenario)}; known: ${SCENARIOS.map((s) => s.name).join(', ')}, all`);
@@ -529,7 +1019,10 @@ async function main(): Promise<void> {
     const runOnce = await s.setup(opts);
     const rows: Row[] = [];
     for (let i = 0; i < opts.runs; i++) {
-      progress(`running ${s.name} ${i + 1}/${opts.runs} (${opts.lines.toLocaleString('en')} lines)…`);
+      const what = s.name === 'reload'
+        ? `${opts.reloads} reloads, ${opts.rate.toLocaleString('en')} lines/s appended, ${opts.interval} s apart`
+        : `${opts.lines.toLocaleString('en')} lines`;
+      progress(`running ${s.name} ${i + 1}/${opts.runs} (${what})…`);
       rows.push(await runOnce(i));
     }
     const b = best(s, rows);
