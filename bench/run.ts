@@ -758,106 +758,106 @@ function reloadUnderLoad(): Scenario {
         let appendS = 0;
         let catchUpS = Number.NaN;
         let catchUp: any;
-        const run = await runHost(config('gen-0', '10'), opts, {
-          logLevel: 'debug',
-          async drive(host) {
-            const listening = await host.waitForLog((l) => l.msg === 'HTTP API listening', '"HTTP API listening"', 30_000);
-            const port = Number(listening.port);
-            await host.waitForLog((l) => l.msg === 'sluice started', '"sluice started"', 30_000);
-
-            // The appender: every 10 ms, the lines due at --rate since it began.
-            const fd = openSync(input, 'a');
-            const t0 = performance.now();
-            let appendError: unknown;
-            const append = () => {
-              try {
-                const due = Math.floor((opts.rate * (performance.now() - t0)) / 1000);
-                const n = Math.min(due - appended, Math.max(1000, opts.rate)); // at most 1 s of lines per write
-                if (n <= 0) return;
-                let s = '';
-                for (let i = appended; i < appended + n; i++) s += `${i} ${pool[i % pool.length]}\n`;
-                const buf = Buffer.from(s, 'latin1');
-                let off = 0;
-                while (off < buf.length) off += writeSync(fd, buf, off);
-                appended += n;
-              } catch (err) {
-                appendError ??= err;
-              }
-            };
-            const appender = setInterval(append, 10);
-            const stopAppending = () => {
-              if (!appendS) {
-                clearInterval(appender);
-                append();
-                closeSync(fd);
-                appendS = (performance.now() - t0) / 1000;
-              }
-            };
-            try {
-              for (let r = 1; r <= opts.reloads; r++) {
-                host.note = `reload ${r}/${opts.reloads}, ${appended.toLocaleString('en')} lines appended`;
-                await sleep(opts.interval * 1000);
-                if (appendError) throw appendError;
-                writeFileSync(host.configFile, config(`gen-${r}`, '10'));
-                const [plugins, storage, prom] = await Promise.all([
-                  getJson(port, '/api/v1/plugins'),
-                  getJson(port, '/api/v1/storage'),
-                  fetch(`http://127.0.0.1:${port}/api/v1/metrics/prometheus`).then((res) => res.text()),
-                ]);
-                const p = (plugins.plugins as any[]).find((x) => x.output === 'batch');
-                const read = promValue(prom, 'sluice_input_records_total', { name: 'tail.0' });
-                const sighupAt = Date.now();
-                const t = performance.now();
-                process.kill(host.pid, 'SIGHUP');
-                let state: any;
-                for (;;) {
-                  state = await getJson(port, '/api/v2/reload');
-                  if (state.hot_reload_count >= r) break;
-                  if (performance.now() - t > 120_000) throw new BenchError(`reload ${r}: hot_reload_count still ${state.hot_reload_count} 120 s after SIGHUP`);
-                  await sleep(5);
-                }
-                const visibleMs = performance.now() - t;
-                if (state.hot_reload_count !== r || state.last?.id !== r) throw new BenchError(`reload ${r}: expected hot_reload_count ${r}, got ${state.hot_reload_count} (last.id ${state.last?.id})`);
-                samples.push({
-                  id: r, inFlight: p?.in_flight ?? Number.NaN, pending: p?.pending ?? Number.NaN,
-                  inputPaused: storage?.input_chunks?.['tail.0']?.paused, tailBehind: appended - read, sighupAt, visibleMs, last: state.last,
-                });
-              }
-              stopAppending();
-              if (appendError) throw appendError;
-
-              // Catch-up, not measured: a last reload makes the batcher write
-              // every 50 ms, so the backlog (the tail is behind, held back by
-              // mem_buf_limit) is delivered at the plugin's speed.
-              host.note = `catching up: ${appended.toLocaleString('en')} lines to deliver`;
-              const tc = performance.now();
-              writeFileSync(host.configFile, config('catch-up', '50ms'));
-              catchUp = await getJson(port, '/api/v2/reload?wait=true', { method: 'POST' });
-              let last = -1;
-              let lastChange = performance.now();
-              for (;;) {
-                const text = await (await fetch(`http://127.0.0.1:${port}/api/v1/metrics/prometheus`)).text();
-                const delivered = promValue(text, 'sluice_output_proc_records_total', { name: 'batch' });
-                host.note = `catching up: ${(delivered || 0).toLocaleString('en')} of ${appended.toLocaleString('en')} lines delivered`;
-                if (delivered >= appended) break;
-                if (delivered !== last) {
-                  last = delivered;
-                  lastChange = performance.now();
-                } else if (performance.now() - lastChange > 60_000) {
-                  throw new BenchError(`catch-up: no progress for 60 s at ${delivered} of ${appended} lines delivered`);
-                }
-                await sleep(250);
-              }
-              catchUpS = (performance.now() - tc) / 1000;
-              process.kill(host.pid, 'SIGTERM');
-              await host.exit;
-            } finally {
-              stopAppending();
-            }
-          },
-        });
-
         try {
+          const run = await runHost(config('gen-0', '10'), opts, {
+            logLevel: 'debug',
+            async drive(host) {
+              const listening = await host.waitForLog((l) => l.msg === 'HTTP API listening', '"HTTP API listening"', 30_000);
+              const port = Number(listening.port);
+              await host.waitForLog((l) => l.msg === 'sluice started', '"sluice started"', 30_000);
+
+              // The appender: every 10 ms, the lines due at --rate since it began.
+              const fd = openSync(input, 'a');
+              const t0 = performance.now();
+              let appendError: unknown;
+              const append = () => {
+                try {
+                  const due = Math.floor((opts.rate * (performance.now() - t0)) / 1000);
+                  const n = Math.min(due - appended, Math.max(1000, opts.rate)); // at most 1 s of lines per write
+                  if (n <= 0) return;
+                  let s = '';
+                  for (let i = appended; i < appended + n; i++) s += `${i} ${pool[i % pool.length]}\n`;
+                  const buf = Buffer.from(s, 'latin1');
+                  let off = 0;
+                  while (off < buf.length) off += writeSync(fd, buf, off);
+                  appended += n;
+                } catch (err) {
+                  appendError ??= err;
+                }
+              };
+              const appender = setInterval(append, 10);
+              const stopAppending = () => {
+                if (!appendS) {
+                  clearInterval(appender);
+                  append();
+                  closeSync(fd);
+                  appendS = (performance.now() - t0) / 1000;
+                }
+              };
+              try {
+                for (let r = 1; r <= opts.reloads; r++) {
+                  host.note = `reload ${r}/${opts.reloads}, ${appended.toLocaleString('en')} lines appended`;
+                  await sleep(opts.interval * 1000);
+                  if (appendError) throw appendError;
+                  writeFileSync(host.configFile, config(`gen-${r}`, '10'));
+                  const [plugins, storage, prom] = await Promise.all([
+                    getJson(port, '/api/v1/plugins'),
+                    getJson(port, '/api/v1/storage'),
+                    fetch(`http://127.0.0.1:${port}/api/v1/metrics/prometheus`).then((res) => res.text()),
+                  ]);
+                  const p = (plugins.plugins as any[]).find((x) => x.output === 'batch');
+                  const read = promValue(prom, 'sluice_input_records_total', { name: 'tail.0' });
+                  const sighupAt = Date.now();
+                  const t = performance.now();
+                  process.kill(host.pid, 'SIGHUP');
+                  let state: any;
+                  for (;;) {
+                    state = await getJson(port, '/api/v2/reload');
+                    if (state.hot_reload_count >= r) break;
+                    if (performance.now() - t > 120_000) throw new BenchError(`reload ${r}: hot_reload_count still ${state.hot_reload_count} 120 s after SIGHUP`);
+                    await sleep(5);
+                  }
+                  const visibleMs = performance.now() - t;
+                  if (state.hot_reload_count !== r || state.last?.id !== r) throw new BenchError(`reload ${r}: expected hot_reload_count ${r}, got ${state.hot_reload_count} (last.id ${state.last?.id})`);
+                  samples.push({
+                    id: r, inFlight: p?.in_flight ?? Number.NaN, pending: p?.pending ?? Number.NaN,
+                    inputPaused: storage?.input_chunks?.['tail.0']?.paused, tailBehind: appended - read, sighupAt, visibleMs, last: state.last,
+                  });
+                }
+                stopAppending();
+                if (appendError) throw appendError;
+
+                // Catch-up, not measured: a last reload makes the batcher write
+                // every 50 ms, so the backlog (the tail is behind, held back by
+                // mem_buf_limit) is delivered at the plugin's speed.
+                host.note = `catching up: ${appended.toLocaleString('en')} lines to deliver`;
+                const tc = performance.now();
+                writeFileSync(host.configFile, config('catch-up', '50ms'));
+                catchUp = await getJson(port, '/api/v2/reload?wait=true', { method: 'POST' });
+                let last = -1;
+                let lastChange = performance.now();
+                for (;;) {
+                  const text = await (await fetch(`http://127.0.0.1:${port}/api/v1/metrics/prometheus`)).text();
+                  const delivered = promValue(text, 'sluice_output_proc_records_total', { name: 'batch' });
+                  host.note = `catching up: ${(delivered || 0).toLocaleString('en')} of ${appended.toLocaleString('en')} lines delivered`;
+                  if (delivered >= appended) break;
+                  if (delivered !== last) {
+                    last = delivered;
+                    lastChange = performance.now();
+                  } else if (performance.now() - lastChange > 60_000) {
+                    throw new BenchError(`catch-up: no progress for 60 s at ${delivered} of ${appended} lines delivered`);
+                  }
+                  await sleep(250);
+                }
+                catchUpS = (performance.now() - tc) / 1000;
+                process.kill(host.pid, 'SIGTERM');
+                await host.exit;
+              } finally {
+                stopAppending();
+              }
+            },
+          });
+
           checkExit(run);
           for (const c of complaints(run)) progress(`host said: ${c}`);
           // The plugin processes of every generation must be gone.

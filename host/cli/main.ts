@@ -75,7 +75,7 @@ async function run(file: string, logLevel: string | undefined, watch: boolean): 
     throw err;
   }
 
-  const reloader = new Reloader(file, pipeline, log, metrics);
+  const reloader = new Reloader(file, pipeline, log, metrics, logLevel);
   let api: Awaited<ReturnType<typeof startApi>> | undefined;
   if (config.service.http_server) {
     try {
@@ -97,7 +97,7 @@ async function run(file: string, logLevel: string | undefined, watch: boolean): 
     const delivered = await metrics.outRecords.get();
     const summary = Object.fromEntries(delivered.values.map((v) => [v.labels.name, v.value]));
     if (lost.events > 0) {
-      log.warn({ events: lost.events, chunks: lost.chunks }, `${lost.events} event${lost.events === 1 ? '' : 's'} were not delivered and are lost (memory storage); raise service.grace to give outputs more time`);
+      log.warn({ events: lost.events, chunks: lost.chunks }, `${lost.events} event${lost.events === 1 ? '' : 's'} in memory storage were not delivered: lost, unless an input reads them again at the next start (tail with db); raise service.grace to give outputs more time`);
     }
     if (lost.onDisk > 0) log.info({ events: lost.onDisk }, 'undelivered events stay in their chunk files under storage.path and are delivered at the next start');
     log.info({ delivered: summary, undelivered_events: lost.events, kept_on_disk_events: lost.onDisk }, 'sluice stopped');

@@ -96,8 +96,16 @@ export class Output {
   private makeRoom(incoming: number): void {
     const limit = this.opts.totalLimitSize;
     if (!limit) return;
-    while (this.bytes + incoming > limit && this.queue.length) {
-      const d = this.queue.shift()!;
+    while (this.bytes + incoming > limit) {
+      // Oldest first: queued, then waiting to retry. Chunks in flight are the plugin's.
+      let d = this.queue.shift();
+      if (!d) {
+        const oldest = this.waiting.keys().next();
+        if (oldest.done) break;
+        d = oldest.value;
+        clearTimeout(this.waiting.get(d));
+        this.waiting.delete(d);
+      }
       this.giveUp(d, 'total_limit_size', `storage.total_limit_size ${limit} bytes reached; oldest chunk dropped for this output`);
     }
   }
@@ -202,7 +210,8 @@ export class Output {
     let kept: string | undefined;
     if (this.deadLetters) {
       try {
-        kept = this.deadLetters.put(c, this.store.load(c), this.name, reason, d.attempt);
+        // Sends made: a chunk dropped from the queue had attempt sends before it.
+        kept = this.deadLetters.put(c, this.store.load(c), this.name, reason, kind === 'total_limit_size' ? d.attempt - 1 : d.attempt);
         this.metrics.outDeadLetters.inc({ name: this.name });
       } catch (err) {
         this.log.error({ chunk: c.id, err: (err as Error).message }, 'cannot write the chunk to the dead-letter store');

@@ -43,7 +43,9 @@ export class Pipeline {
     this.log = log;
     this.metrics = metrics;
     const svc = config.service;
+    const rejected = svc['storage.rejected.path'] ?? (svc['storage.path'] ? join(svc['storage.path'], 'rejected') : undefined);
     this.store = new ChunkStore({
+      rejectedPath: rejected,
       path: svc['storage.path'], sync: svc['storage.sync'], checksum: svc['storage.checksum'], maxChunksUp: svc['storage.max_chunks_up'],
     }, {
       sealed: (c) => this.route(c),
@@ -57,8 +59,11 @@ export class Pipeline {
         log.debug({ input: name }, 'input resumed');
       },
       quarantined: () => metrics.quarantined.inc(),
+      writeFailed: (file, reason) => {
+        metrics.chunkWriteErrors.inc();
+        log.error({ file, err: reason }, 'cannot write a chunk file (disk full? permissions?); the chunk is kept in memory only until delivered');
+      },
     }, log);
-    const rejected = svc['storage.rejected.path'] ?? (svc['storage.path'] ? join(svc['storage.path'], 'rejected') : undefined);
     this.deadLetters = svc['storage.keep.rejected'] && rejected ? new DeadLetters(rejected) : undefined;
     const store = this.store;
     this.outputStore = {
@@ -156,6 +161,10 @@ export class Pipeline {
       this.live.add(chunk);
       const outs = this.router.route(chunk.tag).filter((o) => !acked.has(o.name));
       if (!outs.length) {
+        if (!acked.size) {
+          this.metrics.unrouted.inc({ name: chunk.input }, chunk.count);
+          this.log.warn({ chunk: chunk.id, tag: chunk.tag, records: chunk.count }, 'backlog chunk matches no output of this config; dropped');
+        }
         this.release(chunk);
         continue;
       }
@@ -200,11 +209,15 @@ export class Pipeline {
   get undelivered(): { chunks: number; events: number; onDisk: number } {
     let events = this.store.held.openEvents;
     let onDisk = 0;
+    let chunks = 0;
     for (const c of this.live) {
       if (c.file) onDisk += c.count;
-      else events += c.count;
+      else {
+        events += c.count;
+        chunks++;
+      }
     }
-    return { chunks: this.live.size, events, onDisk };
+    return { chunks, events, onDisk };
   }
 
   /** Resolves once every accepted event is delivered (or terminally failed). */

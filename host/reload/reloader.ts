@@ -43,8 +43,12 @@ export class Reloader {
   private readonly log: Logger;
   private readonly metrics: Metrics;
 
-  constructor(file: string, pipeline: Pipeline, log: Logger, metrics: Metrics) {
+  /** --log-level wins over the file's log_level, on every reload too. */
+  private readonly logLevel: string | undefined;
+
+  constructor(file: string, pipeline: Pipeline, log: Logger, metrics: Metrics, logLevel?: string) {
     this.file = file;
+    this.logLevel = logLevel;
     this.pipeline = pipeline;
     this.log = log;
     this.metrics = metrics;
@@ -88,6 +92,7 @@ export class Reloader {
     const p = this.pipeline;
     const { config, issues } = loadConfig(this.file);
     if (!config) throw new PipelineConfigError(issues);
+    if (this.logLevel) config.service.log_level = this.logLevel;
     const diff = diffConfigs(p.config, config);
     if (diff.restartOnly.length) {
       throw new Error(`service.${diff.restartOnly.join(', service.')} cannot change on a reload; restart sluice to apply ${diff.restartOnly.length === 1 ? 'it' : 'them'}`);

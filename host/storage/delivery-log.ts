@@ -18,7 +18,9 @@ export class DeliveryLog {
   load(): Map<string, Set<string>> {
     const acked = new Map<string, Set<string>>();
     if (!existsSync(this.file)) return acked;
-    for (const line of readFileSync(this.file, 'utf8').split('\n')) {
+    const lines = readFileSync(this.file, 'utf8').split('\n');
+    lines.pop(); // '' after the last newline, or a line a crash tore
+    for (const line of lines) {
       const tab = line.indexOf('\t');
       if (tab <= 0) continue;
       const id = line.slice(0, tab);

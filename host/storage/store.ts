@@ -4,7 +4,7 @@
 // loading a chunk it must send: loading for delivery is always allowed, so
 // retries cannot deadlock behind inputs (fluent-bit#8395).
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { CHUNK_TARGET_BYTES, OpenChunk, type Chunk } from '../engine/chunk.ts';
 import type { Logger } from '../log.ts';
 import { CorruptChunkError, decodeChunkFile, readChunkData, writeChunkFile } from './chunk-file.ts';
@@ -24,6 +24,8 @@ export interface StoreOptions {
   sync: 'normal' | 'full';
   checksum: boolean;
   maxChunksUp: number;
+  /** The dead-letter directory: never loaded as backlog, even inside path. */
+  rejectedPath?: string;
 }
 
 export interface StoreEvents {
@@ -31,6 +33,7 @@ export interface StoreEvents {
   paused(input: string, why: string): void;
   resumed(input: string): void;
   quarantined(file: string, reason: string): void;
+  writeFailed(file: string, reason: string): void;
 }
 
 export class InputAccount {
@@ -153,8 +156,13 @@ export class ChunkStore {
   accept(chunk: Chunk, account: InputAccount, onStored?: (chunk: Chunk) => void): void {
     if (account.storage === 'filesystem') {
       const file = join(this.opts.path!, account.name, `${chunk.id}.chunk`);
-      writeChunkFile(file, chunk, chunk.data!, this.opts.sync === 'full');
-      chunk.file = file;
+      try {
+        writeChunkFile(file, chunk, chunk.data!, this.opts.sync === 'full');
+        chunk.file = file;
+      } catch (err) {
+        // Not durable, but not lost: delivered from memory, and tail positions wait for its delivery.
+        this.events.writeFailed(file, (err as Error).message);
+      }
     }
     this.add(chunk, account);
     onStored?.(chunk);
@@ -229,9 +237,10 @@ export class ChunkStore {
    * filesystem chunks down, oldest first; then pauses or resumes inputs.
    */
   private balance(): void {
-    if (this.up > this.opts.maxChunksUp) {
+    // Down to one under the bound, so inputs paused at the bound can resume.
+    if (this.up >= this.opts.maxChunksUp) {
       for (const [c, a] of this.live) {
-        if (this.up <= this.opts.maxChunksUp) break;
+        if (this.up < this.opts.maxChunksUp) break;
         if (!c.file || !c.data || c.busy > 0) continue;
         c.data = undefined;
         this.up--;
@@ -267,8 +276,8 @@ export class ChunkStore {
     const acked = this.deliveries!.load();
     const found: { chunk: Chunk; acked: Set<string> }[] = [];
     for (const dirent of readdirSync(root, { withFileTypes: true })) {
-      if (!dirent.isDirectory() || dirent.name === 'quarantine' || dirent.name === 'rejected') continue;
       const dir = join(root, dirent.name);
+      if (!dirent.isDirectory() || dirent.name === 'quarantine' || (this.opts.rejectedPath && resolve(dir) === resolve(this.opts.rejectedPath))) continue;
       for (const name of readdirSync(dir)) {
         const file = join(dir, name);
         if (name.endsWith('.chunk.tmp')) {

@@ -2,8 +2,9 @@
 // random points loses nothing; duplicates are allowed and counted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
+import { FIXTURES, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 import { appendNumbered, countLines, readDelivered } from '../helpers/lines.ts';
 
 const LINES = 200_000;
@@ -66,3 +67,42 @@ pipeline:
     assert.ok(d.total >= LINES);
   });
 }
+
+test('the tail db never covers a line that is not in a stored chunk (lines longer than a chunk\'s slack)', async () => {
+  const dir = tempDir();
+  const input = join(dir, 'in.log');
+  const out = join(dir, 'out.jsonl');
+  // 200 KB lines: each one that does not fit seals the chunk before it.
+  appendNumbered(input, 'l', 0, 11, 200_000);
+  const cfg = (output: string, flush: number) => writeConfig(dir, `
+service:
+  flush: ${flush}
+  http_server: on
+  http_port: 0
+  storage.path: ${dir}/storage
+plugins:
+  flaky: { command: [${JSON.stringify(join(FIXTURES, 'plugins/flaky.ts'))}] }
+pipeline:
+  inputs:
+    - { name: tail, path: ${input}, read_from_head: on, db: ${dir}/tail.db, db.sync_interval: 0.05, storage.type: filesystem }
+  outputs:
+    - ${output}
+`);
+  // flush: 60 keeps the last line in an open chunk: not stored, so not in the db.
+  const s = Sluice.run(cfg(`{ name: flaky, match: '*', always_retry: on, retry_limit: no_limits }`, 60));
+  await waitFor(async () => (await s.api('/api/v1/storage')).storage_layer.chunks.total_chunks >= 1, 'a chunk stored');
+  // Let the db catch up with what is stored, then crash.
+  await waitFor(() => existsSync(join(dir, 'tail.db')) && JSON.parse(readFileSync(join(dir, 'tail.db'), 'utf8')).files[input]?.offset > 0, 'the db to be written');
+  await new Promise((r) => setTimeout(r, 200)); // two db sync periods: the db is as far as it will get
+  s.kill('SIGKILL');
+  await s.exit();
+  const offset = JSON.parse(readFileSync(join(dir, 'tail.db'), 'utf8')).files[input].offset;
+  assert.equal(offset, 10 * 200_011, 'the db covers exactly the ten lines of the stored chunk');
+  const again = Sluice.run(cfg(`{ name: file, match: '*', path: ${out}, json_date_key: '' }`, 0.2));
+  try {
+    await waitFor(() => new Set(readDelivered(out).byPrefix.get('l')).size === 11, 'all 11 long lines delivered', 20_000, 100);
+  } finally {
+    again.kill('SIGTERM');
+    await again.exit();
+  }
+});

@@ -127,8 +127,8 @@ class TailFile {
     if (cfg.exit_on_eof) {
       // No writer will finish the last line: it is a line of its own.
       this.base = this.pos - this.carry;
-      this.lineEnd = this.pos;
-      if (this.carry > 0 && !this.skipping) this.emit(this.buf, 0, this.carry, Date.now());
+      if (this.carry > 0 && !this.skipping) this.emit(this.buf, 0, this.carry, Date.now(), this.pos);
+      else this.lineEnd = this.pos;
       this.carry = 0;
       this.writer.seal();
       this.reachedEof = true;
@@ -178,9 +178,8 @@ class TailFile {
         this.lineEnd = this.base + nl + 1;
       } else {
         const lineEnd = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
-        this.lineEnd = this.base + nl + 1;
-        if (clean) this.writeLine(buf, start, lineEnd, now);
-        else this.emit(buf, start, lineEnd, now);
+        if (clean) this.writeLine(buf, start, lineEnd, now, this.base + nl + 1);
+        else this.emit(buf, start, lineEnd, now, this.base + nl + 1);
         count++;
       }
       start = nl + 1;
@@ -196,7 +195,7 @@ class TailFile {
       } else if (!this.skipping) {
         metrics.inputTruncated.inc({ name });
         this.input.ctx.log.warn({ path: this.path, offset, buffer_max_size: buf.length }, 'line longer than buffer_max_size truncated; raise buffer_max_size to keep such lines whole');
-        this.emit(buf, 0, buf.length, now);
+        this.emit(buf, 0, buf.length, now, this.base + buf.length);
         count++;
       }
       this.skipping = true;
@@ -211,20 +210,23 @@ class TailFile {
     }
   }
 
-  private writeLine(buf: Buffer, start: number, end: number, nowMs: number): void {
+  /** Writes one line; `next` is the file offset where the following line starts. */
+  private writeLine(buf: Buffer, start: number, end: number, nowMs: number, next: number): void {
+    // reserve() may seal the previous chunk: it covers the lines before this one only.
     const c = this.writer.reserve(this.encoder.size(end - start));
+    this.lineEnd = next;
     this.encoder.write(c, Math.floor(nowMs / 1000), (nowMs % 1000) * 1e6, buf, start, end);
     this.writer.commit();
   }
 
   /** A line that may not be valid UTF-8: invalid bytes become U+FFFD, counted. */
-  private emit(buf: Buffer, start: number, end: number, nowMs: number): void {
+  private emit(buf: Buffer, start: number, end: number, nowMs: number, next: number): void {
     const line = buf.subarray(start, end);
-    if (isUtf8(line)) return this.writeLine(buf, start, end, nowMs);
+    if (isUtf8(line)) return this.writeLine(buf, start, end, nowMs, next);
     const fixed = Buffer.from(line.toString('utf8'), 'utf8');
     this.input.ctx.metrics.inputInvalidUtf8.inc({ name: this.input.ctx.name });
     this.input.ctx.log.warn({ path: this.path, offset: this.base + start }, 'line is not valid UTF-8; invalid bytes replaced with U+FFFD');
-    this.writeLine(fixed, 0, fixed.length, nowMs);
+    this.writeLine(fixed, 0, fixed.length, nowMs, next);
   }
 }
 
