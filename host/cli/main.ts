@@ -24,7 +24,7 @@ Usage:
 
 Exit codes: 0 done, 1 runtime failure, 2 invalid config or usage,
 130 stopped at once by a second SIGINT/SIGTERM.
-Docs: docs/configuration.md, docs/operations.md, docs/protocol.md.
+Docs: docs/configuration.md, docs/operations.md, docs/storage.md, docs/protocol.md.
 `;
 
 /** Calls onChange (debounced) when the file's content changes; editors that replace the file are fine. */
