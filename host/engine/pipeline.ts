@@ -251,14 +251,17 @@ export class Pipeline {
     const deadline = Date.now() + graceMs;
     await this.stopInputs();
     clearInterval(this.flushTimer);
+    this.log.info({ pending: this.undelivered }, 'shutdown: inputs stopped and open chunks sealed; delivering what is pending');
     // Deliver normally for most of the grace; keep the last quarter for Drain,
     // which makes plugins flush what they buffer without waiting for timers.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.idle(), new Promise((r) => (timer = setTimeout(r, graceMs * 0.75)))]);
     clearTimeout(timer);
+    this.log.info({ pending: this.undelivered }, 'shutdown: draining and stopping plugins');
     await Promise.all(this.outputs.map((o) => o.stop(Math.max(0, deadline - Date.now()))));
     this.store.close();
     this.checkpoint();
+    this.log.info('shutdown: plugins stopped, checkpoints written');
     return this.undelivered;
   }
 }

@@ -21,6 +21,8 @@ export interface OutputReload {
   killed?: boolean;
   /** Undelivered chunks handed to the new instance (changed) or dropped for this output (removed). */
   handed_over_chunks?: number;
+  /** A new plugin process took over (added or changed). */
+  restarted: boolean;
 }
 
 export interface ReloadResult {
@@ -136,12 +138,12 @@ export class Reloader {
       else before.abandon(left);
       this.metrics.reloadDrained.inc({ name }, drained);
       result.outputs[name] = {
-        action: replacement ? 'changed' : 'removed', pid_before: pidBefore, pid_after: replacement?.supervisor.pid ?? null,
+        action: replacement ? 'changed' : 'removed', restarted: !!replacement, pid_before: pidBefore, pid_after: replacement?.supervisor.pid ?? null,
         drained_chunks: drained, killed, handed_over_chunks: left.length,
       };
     }));
-    for (const oc of diff.outputs.added) result.outputs[oc.instance] = { action: 'added', pid_after: newByName.get(oc.instance)!.supervisor.pid ?? null };
-    for (const name of diff.outputs.unchanged) result.outputs[name] = { action: 'unchanged', pid_before: old.get(name)!.supervisor.pid ?? null, pid_after: old.get(name)!.supervisor.pid ?? null };
+    for (const oc of diff.outputs.added) result.outputs[oc.instance] = { action: 'added', restarted: true, pid_after: newByName.get(oc.instance)!.supervisor.pid ?? null };
+    for (const name of diff.outputs.unchanged) result.outputs[name] = { action: 'unchanged', restarted: false, pid_before: old.get(name)!.supervisor.pid ?? null, pid_after: old.get(name)!.supervisor.pid ?? null };
 
     // 5. Inputs: the new ones start (changed ones from where the old stopped).
     const kept = new Map(p.inputs.map((i) => [i.name, i]));
