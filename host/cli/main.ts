@@ -89,9 +89,9 @@ async function run(file: string, logLevel: string | undefined, watch: boolean): 
   let stopping = false;
   const stop = async (reason: string) => {
     stopping = true;
-    const graceS = config.service.grace;
+    const graceS = pipeline.config.service.grace;
     log.info({ reason, grace_s: graceS }, 'stopping: inputs stopped, outputs deliver what is pending');
-    await reloader.settled();
+    await reloader.close();
     const lost = await pipeline.shutdown(graceS * 1000);
     await api?.close();
     const delivered = await metrics.outRecords.get();
@@ -120,8 +120,10 @@ async function run(file: string, logLevel: string | undefined, watch: boolean): 
     if (!stopping) void reloader.reload('watch');
   });
 
+  const started = pipeline.start();
+  reloader.after(started);
   try {
-    await pipeline.start();
+    await started;
   } catch (err) {
     if (err instanceof PipelineConfigError) printIssues(err.issues);
     throw err;

@@ -54,6 +54,8 @@ export class Output {
   private unlimited = false;
   /** Draining for a reload: a RETRY then is not the chunk's fault and spends no retry budget. */
   private reloading = false;
+  /** Chunks the plugin answered while draining for a reload. */
+  private answeredWhileReloading = 0;
 
   constructor(opts: OutputOptions, deps: { log: Logger; metrics: Metrics; store: OutputStore; deadLetters?: DeadLetters; done: (chunk: Chunk) => void }) {
     this.opts = opts;
@@ -118,7 +120,8 @@ export class Output {
   private dispatch(): void {
     if (this.paused) return;
     const sup = this.supervisor;
-    while (this.queue.length && (this.unlimited || this.inFlight.size < this.opts.workers) && sup.state === 'ready') {
+    // At shutdown, chunks only in memory all go out (they are lost otherwise); files wait on disk.
+    while (this.queue.length && (this.inFlight.size < this.opts.workers || (this.unlimited && !this.queue[0]!.chunk.file)) && sup.state === 'ready') {
       const d = this.queue.shift()!;
       const c = d.chunk;
       let events: Buffer;
@@ -149,6 +152,7 @@ export class Output {
     this.inFlight.delete(id);
     const c = d.chunk;
     c.busy--;
+    if (this.reloading && outcome !== 'TIMEOUT') this.answeredWhileReloading++;
     const labels = { name: this.name };
     if (outcome === 'OK') {
       this.metrics.outRecords.inc(labels, c.count);
@@ -235,12 +239,11 @@ export class Output {
   async drainForReload(deadlineMs: number): Promise<{ drained: number; killed: boolean; left: number }> {
     this.pause();
     this.reloading = true;
-    const before = this.inFlight.size;
     const left = await this.supervisor.drain(deadlineMs);
-    if (left > 0) this.supervisor.kill(`did not answer ${left} chunks within the reload drain deadline`);
+    if (left > 0) this.supervisor.kill(`did not answer ${left} chunks within the reload drain deadline`, false);
     await this.supervisor.stop();
     this.metrics.pluginUp.set({ name: this.name }, 0);
-    return { drained: before - left, killed: left > 0, left };
+    return { drained: this.answeredWhileReloading, killed: left > 0, left };
   }
 
   /** Every delivery not yet terminal, oldest first; this output keeps none. */

@@ -56,13 +56,27 @@ export class Reloader {
     this.metrics = metrics;
   }
 
-  /** Resolves when no reload is running (shutdown waits for one to finish). */
-  settled(): Promise<unknown> {
+  private closed = false;
+
+  /** Reloads wait for this (the pipeline's start): a reload never races the start. */
+  after(p: Promise<unknown>): void {
+    this.chain = this.chain.then(() => p).catch(() => undefined);
+  }
+
+  /** Refuses reloads from now on and resolves when none is running (shutdown). */
+  close(): Promise<unknown> {
+    this.closed = true;
     return this.chain;
   }
 
   /** Reloads after any reload already running; resolves with this reload's result. */
   reload(trigger: string): Promise<ReloadResult> {
+    if (this.closed) {
+      return Promise.resolve({
+        id: this.count, status: 'failed', trigger, started_at: new Date().toISOString(), duration_ms: 0, outputs: {}, inputs: {},
+        errors: ['sluice is stopping; a reload is not started'],
+      });
+    }
     const next = this.chain.then(() => this.run(trigger));
     this.chain = next.catch(() => undefined);
     return next;

@@ -148,6 +148,12 @@ export class ChunkStore {
     return w;
   }
 
+  /** An input that stops writing through w (after sealing it). */
+  dropWriter(w: ChunkWriter): void {
+    w.seal();
+    this.writers.delete(w);
+  }
+
   /** Seals every open chunk: the flush interval, and before shutdown. */
   sealAll(): void {
     for (const w of this.writers) w.seal();

@@ -146,6 +146,7 @@ export class PluginSupervisor {
 
   private launchFailed(err: Error): void {
     this.lastError = err.message;
+    if (this.stopRequested) return;
     this.log.error({ err: err.message }, 'plugin failed to start; retrying with backoff');
     this.scheduleRestart();
   }
@@ -263,8 +264,9 @@ export class PluginSupervisor {
   }
 
   /** Kills the current process at once; its in-flight chunks come back through lost(). */
-  kill(reason: string): void {
+  kill(reason: string, restart = true): void {
     const gen = this.gen;
+    if (!restart) this.stopRequested = true;
     if (gen && !gen.gone) {
       this.log.warn({ plugin_pid: gen.proc.pid, in_flight: this.inFlight.size }, `killing the plugin: it ${reason}`);
       this.processGone(gen, reason);

@@ -2,7 +2,7 @@
 // nothing is lost and no retry budget is spent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 import { appendNumbered, readDelivered } from '../helpers/lines.ts';
@@ -195,5 +195,53 @@ test('across a reload that changes one of two outputs, the unchanged one keeps i
   } finally {
     s.kill('SIGTERM');
     await s.exit();
+  }
+});
+
+test('a reload that changes a tail input hands over its place: no line twice, and the db never passes undelivered lines', async () => {
+  const dir = tempDir();
+  const input = join(dir, 'in.log');
+  const out = join(dir, 'out.jsonl');
+  const db = join(dir, 'tail.db');
+  appendNumbered(input, 'l', 0, 1000);
+  const cfg = (refresh: number, output: string) => `
+service:
+  flush: 0.1
+  http_server: on
+  http_port: 0
+plugins:
+  flaky: { command: [${FLAKY}] }
+pipeline:
+  inputs:
+    - { name: tail, path: ${input}, read_from_head: on, refresh_interval: ${refresh}, db: ${db}, db.sync_interval: 0.05 }
+  outputs:
+    - ${output}
+`;
+  const down = `{ name: flaky, match: '*', always_retry: on, retry_limit: no_limits }`;
+  const file = writeConfig(dir, cfg(1, down));
+  const s = Sluice.run(file);
+  try {
+    // The API listens before the plugins are started: a reload sent now must wait for the start.
+    await s.apiPort();
+    process.kill(s.proc.pid!, 'SIGHUP');
+    await waitFor(async () => metric(await s.api('/api/v1/metrics/prometheus'), 'sluice_input_records_total', { name: 'tail.0' }) === 1000, 'every line read once');
+    writeFileSync(file, cfg(2, down));
+    const result = await postReload(s);
+    assert.equal(result.inputs['tail.0'], 'changed');
+    await new Promise((r) => setTimeout(r, 300)); // several db sync periods
+    assert.equal(JSON.parse(readFileSync(db, 'utf8')).files[input].offset, 0, 'the db passed lines no output has delivered');
+    assert.equal(metric(await s.api('/api/v1/metrics/prometheus'), 'sluice_input_records_total', { name: 'tail.0' }), 1000);
+  } finally {
+    s.kill('SIGKILL');
+    await s.exit();
+  }
+  writeFileSync(file, cfg(2, `{ name: file, match: '*', path: ${out}, json_date_key: '' }`));
+  const again = Sluice.run(file);
+  try {
+    await waitFor(() => allDelivered(out, 1000), 'every line after the crash');
+    assert.equal(readDelivered(out).total, 1000);
+  } finally {
+    again.kill('SIGTERM');
+    await again.exit();
   }
 });

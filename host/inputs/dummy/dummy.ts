@@ -79,7 +79,7 @@ export class DummyInput implements Input {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    this._writer?.seal();
+    if (this._writer) this.ctx.store.dropWriter(this._writer);
   }
 }
 

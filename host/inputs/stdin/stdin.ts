@@ -48,7 +48,7 @@ export class StdinInput implements Input {
 
   async stop(): Promise<void> {
     this.rl?.close();
-    this.writer?.seal();
+    if (this.writer) this.ctx.store.dropWriter(this.writer);
   }
 }
 

@@ -33,6 +33,17 @@ export function expandTag(tag: string, path: string): string {
   return tag.replace('*', path.replace(/^\/+/, '').replace(/\//g, '.'));
 }
 
+interface Mark {
+  offset: number;
+  safe: boolean;
+}
+
+/** What a tail hands to its successor on a reload: the db (with its pending marks) and each file's place. */
+export interface TailHandOff {
+  db: TailDb | undefined;
+  files: Map<string, { ino: number; offset: number; marks: Mark[] }>;
+}
+
 class TailFile {
   readonly path: string;
   private fh: FileHandle | undefined;
@@ -46,8 +57,10 @@ class TailFile {
   private skipping = false;
   /** File offset just past the last line written into a chunk. */
   private lineEnd = 0;
-  /** Offsets covered by stored chunks, oldest first, until they are safe to commit. */
-  private readonly marks: { offset: number; safe: boolean }[] = [];
+  /** Offsets covered by stored chunks, oldest first, until they are safe to commit. Shared with the successor on a reload. */
+  marks: Mark[] = [];
+  /** The file was renamed away (rotation) or deleted: read it to its end, then let go. */
+  private gone: 'rotated' | 'deleted' | undefined;
   private readonly writer: ChunkWriter;
   private readonly encoder: LineEncoder;
   private readonly input: TailInput;
@@ -64,16 +77,35 @@ class TailFile {
     writer.onStored = (chunk) => this.stored(chunk);
   }
 
+  writerOf(): ChunkWriter {
+    return this.writer;
+  }
+
+  /** Closes a file that was opened but never run (stop raced the scan). */
+  async close(): Promise<void> {
+    this.input.ctx.store.dropWriter(this.writer);
+    await this.fh?.close();
+    this.fh = undefined;
+  }
+
   /** Where this file's next line starts (for a reload hand-off). */
-  position(): { ino: number; offset: number } {
-    return { ino: this.ino, offset: this.lineEnd };
+  position(): { ino: number; offset: number; marks: Mark[] } {
+    return { ino: this.ino, offset: this.lineEnd, marks: this.marks };
   }
 
   async open(fromHead: boolean): Promise<void> {
     this.fh = await open(this.path, 'r');
     const st = await this.fh.stat();
     this.ino = st.ino;
-    const saved = this.input.handedOff?.get(this.path) ?? this.input.db?.get(this.path);
+    const handed = this.input.handedOff?.files.get(this.path);
+    if (handed && handed.ino === st.ino && handed.offset <= st.size) {
+      // A reload: go on where the old instance stopped; the db still waits for its chunks (shared marks).
+      this.pos = handed.offset;
+      this.marks = handed.marks;
+      this.lineEnd = this.pos;
+      return;
+    }
+    const saved = this.input.db?.get(this.path);
     if (saved && saved.ino === st.ino && saved.offset <= st.size) {
       this.pos = saved.offset;
       this.input.ctx.log.debug({ path: this.path, offset: saved.offset }, 'resuming from the tail db');
@@ -90,13 +122,16 @@ class TailFile {
   private stored(chunk: Chunk): void {
     if (!this.input.db) return;
     const mark = { offset: this.lineEnd, safe: false };
-    this.marks.push(mark);
+    const marks = this.marks;
+    marks.push(mark);
     const ino = this.ino;
+    const db = this.input.db;
     const safe = () => {
       mark.safe = true;
       let last: number | undefined;
-      while (this.marks.length && this.marks[0]!.safe) last = this.marks.shift()!.offset;
-      if (last !== undefined && ino === this.ino) this.input.db!.set(this.path, ino, last);
+      while (marks.length && marks[0]!.safe) last = marks.shift()!.offset;
+      // marks is replaced when the file is rotated or truncated: old marks then no longer count.
+      if (last !== undefined && marks === this.marks) db.set(this.path, ino, last);
     };
     if (chunk.file) safe();
     else chunk.onRelease = safe;
@@ -117,46 +152,63 @@ class TailFile {
       this.lines(this.carry + bytesRead);
     }
     this.writer.seal();
+    this.input.ctx.store.dropWriter(this.writer);
     await this.fh?.close();
     this.fh = undefined;
   }
 
-  /** Handles EOF; true when the file is done for good. */
+  /** No writer will finish the last line: it becomes a line of its own. */
+  private finishLastLine(): void {
+    this.base = this.pos - this.carry;
+    if (this.carry > 0 && !this.skipping) this.emit(this.buf, 0, this.carry, Date.now(), this.pos);
+    else this.lineEnd = this.pos;
+    this.carry = 0;
+    this.skipping = false;
+    this.writer.seal();
+  }
+
+  /** Handles EOF; true when this file is done for good. */
   private async atEof(): Promise<boolean> {
-    const cfg = this.input.cfg;
-    if (cfg.exit_on_eof) {
-      // No writer will finish the last line: it is a line of its own.
-      this.base = this.pos - this.carry;
-      if (this.carry > 0 && !this.skipping) this.emit(this.buf, 0, this.carry, Date.now(), this.pos);
-      else this.lineEnd = this.pos;
-      this.carry = 0;
-      this.writer.seal();
+    if (this.input.cfg.exit_on_eof) {
+      this.finishLastLine();
       this.reachedEof = true;
       this.input.fileDone();
       return true;
     }
     this.reachedEof = true;
-    await new Promise((r) => setTimeout(r, EOF_POLL_MS));
-    const st = await stat(this.path).catch(() => undefined);
-    if (!st) return false;
-    if (st.ino !== this.ino) {
+    if (this.gone) {
+      // Everything written to the old file before it went away has been read now.
+      this.finishLastLine();
+      if (this.gone === 'deleted') {
+        this.input.ctx.log.info({ path: this.path }, 'file deleted; stopped following it');
+        this.input.forget(this);
+        return true;
+      }
       this.input.ctx.log.info({ path: this.path }, 'file rotated; following the new file from its start');
+      this.gone = undefined;
       await this.fh!.close();
       this.fh = await open(this.path, 'r');
-      this.writer.seal();
       this.ino = (await this.fh.stat()).ino;
+      this.marks = [];
       this.pos = 0;
       this.lineEnd = 0;
-      this.carry = 0;
-    } else if (st.size < this.pos) {
+      this.input.db?.set(this.path, this.ino, 0);
+      return false;
+    }
+    await new Promise((r) => setTimeout(r, EOF_POLL_MS));
+    const st = await stat(this.path).catch(() => undefined);
+    if (!st) this.gone = 'deleted';
+    else if (st.ino !== this.ino) this.gone = 'rotated';
+    else if (st.size < this.pos) {
       this.input.ctx.log.warn({ path: this.path, offset: this.pos, size: st.size }, 'file truncated; reading again from its start');
       this.writer.seal();
-      this.marks.length = 0;
+      this.marks = [];
       this.pos = 0;
       this.lineEnd = 0;
       this.carry = 0;
       this.input.db?.set(this.path, this.ino, 0);
     }
+    // Rotated or deleted: one more read from the old handle catches what was written last.
     return false;
   }
 
@@ -234,6 +286,9 @@ export class TailInput implements Input {
   readonly cfg: TailConfig;
   readonly ctx: InputContext;
   private readonly files = new Map<string, TailFile>();
+  private readonly opening = new Set<string>();
+  /** Every file with a read loop, also those forgotten after deletion: stop() ends them all. */
+  private readonly allFiles = new Set<TailFile>();
   private readonly runs: Promise<void>[] = [];
   private scanTimer: NodeJS.Timeout | undefined;
   private dbTimer: NodeJS.Timeout | undefined;
@@ -241,9 +296,11 @@ export class TailInput implements Input {
   private markStopped!: () => void;
   /** Resolves when stop() is called: wakes files waiting on backpressure. */
   readonly stopping = new Promise<void>((r) => (this.markStopped = r));
-  readonly db: TailDb | undefined;
+  db: TailDb | undefined;
   /** Positions handed over by the instance this one replaced on a reload. */
-  handedOff: Map<string, { ino: number; offset: number }> | undefined;
+  handedOff: TailHandOff | undefined;
+  /** With exit_on_eof: the first scan is complete, so the set of files is known. */
+  private scanned = false;
   private resolveFinished!: () => void;
   readonly finished: Promise<void> | undefined;
 
@@ -258,9 +315,13 @@ export class TailInput implements Input {
   }
 
   start(): void {
-    this.handedOff = this.ctx.resume?.() as typeof this.handedOff;
+    this.handedOff = this.ctx.resume?.() as TailHandOff | undefined;
+    // Same db file: keep the old instance's db object, whose pending chunks still advance it.
+    if (this.handedOff?.db && this.db && this.handedOff.db.file === this.db.file) this.db = this.handedOff.db;
     if (this.db) this.dbTimer = setInterval(() => this.syncDb(), this.cfg['db.sync_interval'] * 1000);
     void this.scan(true).then(() => {
+      if (this.stopped) return;
+      this.scanned = true;
       if (this.cfg.exit_on_eof) this.fileDone();
       else this.scanTimer = setInterval(() => void this.scan(false), this.cfg.refresh_interval * 1000);
     });
@@ -271,28 +332,49 @@ export class TailInput implements Input {
     for (const pattern of this.cfg.exclude_path) for await (const f of glob(resolve(pattern))) excluded.add(f);
     for (const pattern of this.cfg.path) {
       for await (const f of glob(resolve(pattern))) {
-        if (this.stopped || excluded.has(f) || this.files.has(f)) continue;
-        const st = await stat(f).catch(() => undefined);
-        if (!st?.isFile()) continue;
-        const file = new TailFile(this, f, this.ctx.store.writer(this.ctx.account, expandTag(this.ctx.tag, f)));
+        if (this.stopped || excluded.has(f) || this.files.has(f) || this.opening.has(f)) continue;
+        // Claimed before any await, so that overlapping scans never open a file twice.
+        this.opening.add(f);
         try {
-          // Files found at start begin at their end unless read_from_head; later ones from their start.
-          await file.open(this.cfg.read_from_head || !initial);
-        } catch (err) {
-          this.ctx.log.warn({ path: f, err: (err as Error).message }, 'cannot open file; will try again at the next scan');
-          continue;
+          const st = await stat(f).catch(() => undefined);
+          if (!st?.isFile()) continue;
+          const file = new TailFile(this, f, this.ctx.store.writer(this.ctx.account, expandTag(this.ctx.tag, f)));
+          try {
+            // Files found at start begin at their end unless read_from_head; later ones from their start.
+            await file.open(this.cfg.read_from_head || !initial);
+          } catch (err) {
+            this.ctx.log.warn({ path: f, err: (err as Error).message }, 'cannot open file; will try again at the next scan');
+            this.ctx.store.dropWriter(file.writerOf());
+            continue;
+          }
+          if (this.stopped) {
+            await file.close();
+            continue;
+          }
+          this.startFile(f, file);
+        } finally {
+          this.opening.delete(f);
         }
-        this.files.set(f, file);
-        this.ctx.log.debug({ path: f }, 'following file');
-        this.runs.push(file.run().catch((err) => this.ctx.log.error({ path: f, err: err.message }, 'stopped reading file after an error')));
       }
     }
     if (initial && this.files.size === 0) this.ctx.log.warn({ path: this.cfg.path }, 'no file matches path yet');
   }
 
-  /** With exit_on_eof: finished once every file found at start reached EOF. */
+  private startFile(f: string, file: TailFile): void {
+    this.files.set(f, file);
+    this.allFiles.add(file);
+    this.ctx.log.debug({ path: f }, 'following file');
+    this.runs.push(file.run().catch((err) => this.ctx.log.error({ path: f, err: err.message }, 'stopped reading file after an error')));
+  }
+
+  /** A deleted file: a new file at the same path is picked up by the next scan. */
+  forget(file: TailFile): void {
+    if (this.files.get(file.path) === file) this.files.delete(file.path);
+  }
+
+  /** With exit_on_eof: finished once every file found by the first scan reached EOF. */
   fileDone(): void {
-    if (![...this.files.values()].every((f) => f.reachedEof)) return;
+    if (!this.scanned || ![...this.files.values()].every((f) => f.reachedEof)) return;
     this.resolveFinished?.();
   }
 
@@ -310,7 +392,7 @@ export class TailInput implements Input {
     this.markStopped();
     clearInterval(this.scanTimer);
     clearInterval(this.dbTimer);
-    for (const f of this.files.values()) f.stopped = true;
+    for (const f of this.allFiles) f.stopped = true;
     await Promise.all(this.runs);
     this.syncDb();
   }
@@ -319,8 +401,8 @@ export class TailInput implements Input {
     this.syncDb();
   }
 
-  handOff(): Map<string, { ino: number; offset: number }> {
-    return new Map([...this.files].map(([path, f]) => [path, f.position()]));
+  handOff(): TailHandOff {
+    return { db: this.db, files: new Map([...this.files].map(([path, f]) => [path, f.position()])) };
   }
 }
 
