@@ -279,6 +279,7 @@ export class PluginSupervisor {
     clearTimeout(this.restartTimer);
     this.state = 'stopping';
     await this.launching?.catch(() => undefined);
+    // A launch that was running has set its own state meanwhile.
     this.state = 'stopping';
     const gen = this.gen;
     if (gen && !gen.gone) {

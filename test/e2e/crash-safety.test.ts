@@ -6,17 +6,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 import { appendNumbered, countLines, readDelivered } from '../helpers/lines.ts';
+import { seeded } from '../helpers/random.ts';
 
 const LINES = 200_000;
-
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Issue 3 asks five kills with filesystem storage, issue 4 ten with memory storage.
 for (const [storage, kills] of [['filesystem', 5], ['memory', 10]] as const) {

@@ -11,23 +11,36 @@ import { decodeChunkFile } from '../../host/storage/chunk-file.ts';
 
 const FLAKY = JSON.stringify(join(FIXTURES, 'plugins/flaky.ts'));
 
-/** Runs until `samples` events sit in chunk files held by an always-RETRY output, then kill -9. */
-async function leaveChunksOnDisk(dir: string, samples: number): Promise<string> {
-  const s = Sluice.run(writeConfig(dir, `
+const indent = (text: string, by: string) => text.trim().split('\n').map((l) => by + l.trim()).join('\n');
+
+/** A config with the HTTP API and the flaky plugin; the rest comes as YAML lines per section. */
+function config(dir: string, name: string, service: string, inputs: string, outputs: string): string {
+  return writeConfig(dir, `
 service:
-  flush: 0.05
   http_server: on
   http_port: 0
-  storage.path: ${dir}/storage
-  scheduler.base: 30
+${indent(service, '  ')}
 plugins:
   flaky: { command: [${FLAKY}] }
 pipeline:
   inputs:
-    - { name: dummy, alias: gen, rate: 2000, samples: ${samples}, storage.type: filesystem }
+${indent(inputs, '    ')}
   outputs:
+${indent(outputs, '    ')}
+`, name);
+}
+
+/** Runs until `samples` events sit in chunk files held by an always-RETRY output, then kill -9. */
+async function leaveChunksOnDisk(dir: string, samples: number): Promise<string> {
+  const s = Sluice.run(config(dir, 'first.yaml', `
+    flush: 0.05
+    storage.path: ${dir}/storage
+    scheduler.base: 30
+  `, `
+    - { name: dummy, alias: gen, rate: 2000, samples: ${samples}, storage.type: filesystem }
+  `, `
     - { name: flaky, match: '*', always_retry: on, retry_limit: no_limits }
-`, 'first.yaml'));
+  `));
   await waitFor(async () => metric(await s.api('/api/v1/metrics/prometheus'), 'sluice_input_records_total', { name: 'gen' }) === samples, 'all samples read');
   await waitFor(async () => (await s.api('/api/v1/storage')).storage_layer.chunks.open_events === 0, 'every chunk sealed');
   s.kill('SIGKILL');
@@ -52,20 +65,14 @@ test('corrupt chunk files (truncated, a flipped byte, wrong magic) are quarantin
   m.write('JUNK', 0);
   writeFileSync(path(magic), m);
 
-  const s = Sluice.run(writeConfig(dir, `
-service:
-  http_server: on
-  http_port: 0
-  storage.path: ${dir}/storage
-pipeline:
-  inputs:
+  const s = Sluice.run(config(dir, 'second.yaml', `
+    storage.path: ${dir}/storage
+  `, `
     - { name: stdin }
-  outputs:
+  `, `
     - { name: flaky, match: '*', alias: out }
     - { name: file, match: '*', path: ${dir}/out.jsonl }
-plugins:
-  flaky: { command: [${FLAKY}] }
-`, 'second.yaml'));
+  `));
   try {
     await waitFor(() => countLines(join(dir, 'out.jsonl')) === 1000 - lost, `${1000 - lost} healthy events delivered`);
     const reasons = s.logs.filter((l) => l.msg.startsWith('corrupt chunk file moved to quarantine')).map((l) => l.reason);
@@ -86,43 +93,31 @@ plugins:
 
 test('after a crash, a chunk goes again only to the outputs that had not acknowledged it', async () => {
   const dir = tempDir();
-  const s = Sluice.run(writeConfig(dir, `
-service:
-  flush: 0.05
-  http_server: on
-  http_port: 0
-  storage.path: ${dir}/storage
-  scheduler.base: 30
-plugins:
-  flaky: { command: [${FLAKY}] }
-pipeline:
-  inputs:
+  const s = Sluice.run(config(dir, 'first.yaml', `
+    flush: 0.05
+    storage.path: ${dir}/storage
+    scheduler.base: 30
+  `, `
     - { name: dummy, alias: gen, rate: 2000, samples: 500, storage.type: filesystem }
-  outputs:
+  `, `
     - { name: file, match: '*', path: ${dir}/out.jsonl }
     - { name: flaky, alias: down, match: '*', always_retry: on, retry_limit: no_limits }
-`, 'first.yaml'));
+  `));
   await waitFor(() => countLines(join(dir, 'out.jsonl')) === 500, 'the file output to get all 500 events');
   const before = (await s.api('/api/v1/plugins')).plugins.find((p: any) => p.output === 'down').pending;
   assert.ok(before > 0);
   s.kill('SIGKILL');
   await s.exit();
 
-  const again = Sluice.run(writeConfig(dir, `
-service:
-  http_server: on
-  http_port: 0
-  storage.path: ${dir}/storage
-  scheduler.base: 30
-plugins:
-  flaky: { command: [${FLAKY}] }
-pipeline:
-  inputs:
+  const again = Sluice.run(config(dir, 'second.yaml', `
+    storage.path: ${dir}/storage
+    scheduler.base: 30
+  `, `
     - { name: stdin }
-  outputs:
+  `, `
     - { name: file, match: '*', path: ${dir}/out.jsonl }
     - { name: flaky, alias: down, match: '*', always_retry: on, retry_limit: no_limits }
-`, 'second.yaml'));
+  `));
   try {
     const backlog = await again.waitForLog((l) => l.msg === 'backlog from a previous run queued for delivery', 'the backlog');
     assert.equal(backlog.events, 500);
@@ -138,24 +133,18 @@ pipeline:
 
 test('retry_limit: 2 against an always-RETRY plugin: the chunk goes to the dead-letter store with its reason; others unaffected', async () => {
   const dir = tempDir();
-  const s = Sluice.run(writeConfig(dir, `
-service:
-  flush: 0.1
-  http_server: on
-  http_port: 0
-  scheduler.base: 0.05
-  scheduler.cap: 0.1
-  storage.keep.rejected: on
-  storage.rejected.path: ${dir}/rejected
-plugins:
-  flaky: { command: [${FLAKY}] }
-pipeline:
-  inputs:
+  const s = Sluice.run(config(dir, 'sluice.yaml', `
+    flush: 0.1
+    scheduler.base: 0.05
+    scheduler.cap: 0.1
+    storage.keep.rejected: on
+    storage.rejected.path: ${dir}/rejected
+  `, `
     - { name: dummy, samples: 3, rate: 1000, dummy: '{"msg":"hello"}' }
-  outputs:
+  `, `
     - { name: flaky, alias: down, match: '*', always_retry: on, retry_limit: 2 }
     - { name: file, match: '*', path: ${dir}/out.jsonl }
-`));
+  `));
   try {
     const record = await waitFor(() => {
       const json = existsSync(join(dir, 'rejected')) && readdirSync(join(dir, 'rejected')).find((f) => f.endsWith('.json'));

@@ -1,18 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { backoffSeconds, parseRetryLimit } from '../../host/engine/retry.ts';
-
-/** mulberry32: a seeded PRNG, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded as prng } from '../helpers/random.ts';
 
 describe('backoffSeconds', () => {
   test('property: every wait lies in [min(base, cap), min(cap, base * 2^n)]', () => {

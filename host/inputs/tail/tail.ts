@@ -318,7 +318,7 @@ export class TailInput implements Input {
     this.handedOff = this.ctx.resume?.() as TailHandOff | undefined;
     // Same db file: keep the old instance's db object, whose pending chunks still advance it.
     if (this.handedOff?.db && this.db && this.handedOff.db.file === this.db.file) this.db = this.handedOff.db;
-    if (this.db) this.dbTimer = setInterval(() => this.syncDb(), this.cfg['db.sync_interval'] * 1000);
+    if (this.db) this.dbTimer = setInterval(() => this.checkpoint(), this.cfg['db.sync_interval'] * 1000);
     void this.scan(true).then(() => {
       if (this.stopped) return;
       this.scanned = true;
@@ -378,8 +378,8 @@ export class TailInput implements Input {
     this.resolveFinished?.();
   }
 
-  /** Writes the db; also called at shutdown, after outputs are done. */
-  syncDb(): void {
+  /** Writes the db: every db.sync_interval, and at shutdown after outputs are done. */
+  checkpoint(): void {
     try {
       this.db?.sync();
     } catch (err) {
@@ -394,11 +394,7 @@ export class TailInput implements Input {
     clearInterval(this.dbTimer);
     for (const f of this.allFiles) f.stopped = true;
     await Promise.all(this.runs);
-    this.syncDb();
-  }
-
-  checkpoint(): void {
-    this.syncDb();
+    this.checkpoint();
   }
 
   handOff(): TailHandOff {
