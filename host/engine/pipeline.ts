@@ -10,7 +10,7 @@ import type { Chunk } from './chunk.ts';
 import { join } from 'node:path';
 import { DeadLetters } from '../storage/dead-letter.ts';
 import { ChunkStore } from '../storage/store.ts';
-import { Output, type OutputStore } from './output.ts';
+import { Output } from './output.ts';
 import { Router } from './router.ts';
 
 export class PipelineConfigError extends Error {
@@ -30,7 +30,6 @@ export class Pipeline {
   private readonly live = new Set<Chunk>();
   config: SluiceConfig;
   private readonly hostVersion: string;
-  private readonly outputStore: OutputStore;
   private readonly log: Logger;
   private readonly metrics: Metrics;
   private flushTimer: NodeJS.Timeout | undefined;
@@ -65,12 +64,6 @@ export class Pipeline {
       },
     }, log);
     this.deadLetters = svc['storage.keep.rejected'] && rejected ? new DeadLetters(rejected) : undefined;
-    const store = this.store;
-    this.outputStore = {
-      load: (c: Chunk) => store.load(c),
-      finished: (c: Chunk, output: string) => store.acked(c, output),
-      settled: () => store.settled(),
-    };
     this.outputs = config.outputs.map((o) => this.createOutput(o, config));
     this.router = new Router(this.outputs);
     this.inputs = this.createInputs(config.inputs, config);
@@ -86,7 +79,7 @@ export class Pipeline {
         startTimeoutMs: o.startTimeout * 1000, flushTimeoutMs: o.flushTimeout * 1000,
         healthIntervalMs: o.healthCheckInterval * 1000, stopGraceMs: o.stopGrace * 1000,
       },
-    }, { log: this.log, metrics: this.metrics, store: this.outputStore, deadLetters: this.deadLetters, done: (c) => this.delivered(c) });
+    }, { log: this.log, metrics: this.metrics, store: this.store, deadLetters: this.deadLetters, done: (c) => this.delivered(c) });
   }
 
   /** Creates (does not start) inputs; throws PipelineConfigError naming the keys they reject. */
@@ -158,31 +151,25 @@ export class Pipeline {
     let events = 0;
     for (const { chunk, acked } of backlog) {
       events += chunk.count;
-      this.live.add(chunk);
-      const outs = this.router.route(chunk.tag).filter((o) => !acked.has(o.name));
-      if (!outs.length) {
-        if (!acked.size) {
-          this.metrics.unrouted.inc({ name: chunk.input }, chunk.count);
-          this.log.warn({ chunk: chunk.id, tag: chunk.tag, records: chunk.count }, 'backlog chunk matches no output of this config; dropped');
-        }
-        this.release(chunk);
-        continue;
-      }
-      chunk.pending = outs.length;
-      for (const o of outs) o.enqueue(chunk);
+      this.route(chunk, acked);
     }
     this.metrics.backlog.inc(backlog.length);
     if (backlog.length) this.log.info({ chunks: backlog.length, events }, 'backlog from a previous run queued for delivery');
   }
 
-  private route(chunk: Chunk): void {
+  /** Hands a chunk to every matching output that has not acknowledged it yet (backlog). */
+  private route(chunk: Chunk, acked?: Set<string>): void {
     this.live.add(chunk);
-    const outs = this.router.route(chunk.tag);
+    let outs = this.router.route(chunk.tag);
+    if (acked?.size) outs = outs.filter((o) => !acked.has(o.name));
     if (!outs.length) {
-      this.metrics.unrouted.inc({ name: chunk.input }, chunk.count);
-      if (!this.warnedTags.has(chunk.tag)) {
-        this.warnedTags.add(chunk.tag);
-        this.log.warn({ tag: chunk.tag, input: chunk.input }, 'no output matches this tag; its events are dropped (check the outputs\' match)');
+      // Every output already has it (backlog), or none matches its tag.
+      if (!acked?.size) {
+        this.metrics.unrouted.inc({ name: chunk.input }, chunk.count);
+        if (!this.warnedTags.has(chunk.tag)) {
+          this.warnedTags.add(chunk.tag);
+          this.log.warn({ tag: chunk.tag, input: chunk.input }, 'no output matches this tag; its events are dropped (check the outputs\' match)');
+        }
       }
       this.release(chunk);
       return;

@@ -196,8 +196,8 @@ export class ChunkStore {
     return data;
   }
 
-  /** An output acknowledged a filesystem chunk: remember it across restarts. */
-  acked(chunk: Chunk, output: string): void {
+  /** An output is done with a chunk (delivered or gave up): for filesystem chunks, remembered across restarts. */
+  finished(chunk: Chunk, output: string): void {
     // The last delivery releases the chunk and deletes its file: nothing to remember.
     if (!chunk.file || chunk.pending <= 1) return;
     let set = this.ackedBy.get(chunk);
