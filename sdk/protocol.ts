@@ -9,8 +9,13 @@ export const MAGIC_COOKIE_VALUE = 'c4a1d3f0e7b24e4e9d6a0b5f8e2c7a91';
 
 /** go-plugin's core protocol version: the first field of the handshake line. */
 export const CORE_PROTOCOL_VERSION = 1;
-/** sluice's own output protocol versions, newest last. */
-export const APP_PROTOCOL_VERSIONS = [1];
+/**
+ * sluice's own output protocol versions, newest last. 2: sends carry a
+ * send_seq that answers echo, Drain is a marker on the Flush stream, and
+ * Configure can validate only. The host still speaks 1 to plugins that only
+ * offer it.
+ */
+export const APP_PROTOCOL_VERSIONS = [1, 2];
 
 /** grpc-js refuses messages over 4 MiB by default; chunks are ~2 MiB plus one long line. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -43,6 +48,11 @@ export interface FlushRequest {
   events: Buffer;
   count: number;
   attempt: number;
+  /** Version 2; 0 in version 1. */
+  send_seq?: number;
+  /** Version 2: a drain marker instead of a chunk. */
+  drain?: boolean;
+  deadline_ms?: number;
 }
 
 export interface FlushResult {
@@ -50,6 +60,10 @@ export interface FlushResult {
   status: FlushStatus | string | number;
   message: string;
   retry_after_ms: number;
+  /** Version 2: the send this answers. */
+  send_seq?: number;
+  /** Version 2: the answer to a drain marker. */
+  drained?: boolean;
 }
 
 export interface ConfigKeyInfo {

@@ -67,7 +67,18 @@ export interface OutputPlugin<C = { [key: string]: any }> {
   description?: string;
   config: ConfigSpec;
   capabilities?: string[];
-  /** Called once with the validated config. Throw ConfigureError to reject keys. */
+  /**
+   * Checks a config beyond its spec without acting on it: open no file,
+   * connect nowhere. sluice calls it on a reload while the instance being
+   * replaced still runs (the config spec is checked before it). Throw
+   * ConfigureError to reject keys.
+   */
+  validate?(config: C, ctx: PluginContext<C>): void | Promise<void>;
+  /**
+   * Called once with the validated config; acquire resources here. On a
+   * reload the instance this one replaces has exited by then. Throw
+   * ConfigureError to reject keys.
+   */
   configure?(config: C, ctx: PluginContext<C>): void | Promise<void>;
   /** Deliver one chunk. Many calls may run at once. A thrown error answers RETRY. */
   flush(chunk: Chunk, ctx: PluginContext<C>): FlushAnswer | Promise<FlushAnswer>;
@@ -85,13 +96,12 @@ declare it under plugins: in a sluice config and name it in an output; sluice
 starts it. See docs/plugin-authors.md.
 `;
 
-function resultOf(id: string, answer: FlushAnswer): FlushResult {
-  if (!answer || answer.status === 'ok') return { chunk_id: id, status: 'OK', message: '', retry_after_ms: 0 };
-  if (answer.status === 'retry') {
-    return { chunk_id: id, status: 'RETRY', message: answer.message ?? '', retry_after_ms: Math.max(0, Math.round(answer.retryAfterMs ?? 0)) };
-  }
-  if (answer.status === 'error') return { chunk_id: id, status: 'ERROR', message: answer.message ?? '', retry_after_ms: 0 };
-  return { chunk_id: id, status: 'RETRY', message: `plugin returned an unknown answer ${JSON.stringify(answer)}`, retry_after_ms: 0 };
+function resultOf(req: FlushRequest, answer: FlushAnswer): FlushResult {
+  const r = { chunk_id: req.chunk_id, send_seq: req.send_seq ?? 0, status: 'OK', message: '', retry_after_ms: 0 };
+  if (!answer || answer.status === 'ok') return r;
+  if (answer.status === 'retry') return { ...r, status: 'RETRY', message: answer.message ?? '', retry_after_ms: Math.max(0, Math.round(answer.retryAfterMs ?? 0)) };
+  if (answer.status === 'error') return { ...r, status: 'ERROR', message: answer.message ?? '' };
+  return { ...r, status: 'RETRY', message: `plugin returned an unknown answer ${JSON.stringify(answer)}` };
 }
 
 /** Moves everything the plugin prints to stderr: stdout carries the handshake and nothing else. */
@@ -123,6 +133,20 @@ export function serve<C = { [key: string]: any }>(plugin: OutputPlugin<C>): void
   let configured = false;
   let draining = false;
   const inFlight = new Set<Promise<void>>();
+  async function drainNow(): Promise<void> {
+    draining = true;
+    try {
+      await plugin.drain?.(ctx);
+    } catch (err) {
+      log.error({ err }, 'drain hook failed; outstanding chunks are answered anyway');
+    }
+  }
+  /** Waits until these flushes are answered, or the host's deadline passed. */
+  async function settle(flushes: Promise<void>[], deadlineMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(flushes), new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
+    clearTimeout(timer);
+  }
   let answered = 0;
   const counters = { ok: 0, retry: 0, error: 0 };
 
@@ -168,27 +192,44 @@ export function serve<C = { [key: string]: any }>(plugin: OutputPlugin<C>): void
       }
       const { values, errors } = applySpec(plugin.config, (raw ?? {}) as { [k: string]: unknown });
       if (errors.length) return cb(null, { errors });
-      Object.assign(ctx, { instance: call.request.instance, config: values as C, log: log.child({ instance: call.request.instance }) });
+      const validateOnly = !!call.request.validate_only;
+      const instance = call.request.instance;
+      const scoped = { instance, config: values as C, log: log.child({ instance }) };
       try {
-        await plugin.configure?.(values as C, ctx);
+        // A validate-only call leaves the context as it was: the real Configure follows.
+        if (validateOnly) await plugin.validate?.(values as C, scoped);
+        else {
+          Object.assign(ctx, scoped);
+          await plugin.configure?.(values as C, ctx);
+        }
       } catch (err) {
         const errs = err instanceof ConfigureError ? err.errors : [{ key: '', message: (err as Error).message ?? String(err) }];
         return cb(null, { errors: errs });
       }
-      configured = true;
+      if (!validateOnly) configured = true;
       cb(null, { errors: [] });
     },
     Flush(call: grpc.ServerDuplexStream<FlushRequest, FlushResult>) {
+      const send = (r: FlushResult) => {
+        if (call.writable) call.write(r);
+      };
+      const answer = (r: FlushResult) => {
+        answered++;
+        if (r.status === 'OK') counters.ok++;
+        else if (r.status === 'ERROR') counters.error++;
+        else counters.retry++;
+        send(r);
+      };
       call.on('data', (req: FlushRequest) => {
-        const answer = (r: FlushResult) => {
-          answered++;
-          if (r.status === 'OK') counters.ok++;
-          else if (r.status === 'ERROR') counters.error++;
-          else counters.retry++;
-          if (!call.writable) return;
-          call.write(r);
-        };
-        if (!configured) return answer(resultOf(req.chunk_id, retry('plugin is not configured yet')));
+        if (req.drain) {
+          // Version 2: the marker comes after every chunk it covers, so a snapshot of what is in flight is exactly those.
+          const before = [...inFlight];
+          void drainNow().then(() => settle(before, Number(req.deadline_ms) || 30_000)).then(() =>
+            send({ chunk_id: '', send_seq: req.send_seq ?? 0, status: 'OK', message: '', retry_after_ms: 0, drained: true }),
+          );
+          return;
+        }
+        if (!configured) return answer(resultOf(req, retry('plugin is not configured yet')));
         let decoded: Event[] | undefined;
         const chunk: Chunk = {
           id: req.chunk_id, tag: req.tag, data: req.events, count: req.count, attempt: req.attempt,
@@ -197,35 +238,25 @@ export function serve<C = { [key: string]: any }>(plugin: OutputPlugin<C>): void
         const p = (async () => {
           let r: FlushResult;
           try {
-            r = resultOf(chunk.id, await plugin.flush(chunk, ctx));
+            r = resultOf(req, await plugin.flush(chunk, ctx));
           } catch (err) {
-            r = resultOf(chunk.id, retry((err as Error)?.message ?? String(err)));
+            r = resultOf(req, retry((err as Error)?.message ?? String(err)));
           }
           answer(r);
         })();
         inFlight.add(p);
         void p.finally(() => inFlight.delete(p));
-        // Sent before the host's Drain arrived (another HTTP/2 stream): flush it now too.
-        if (draining) void Promise.resolve(plugin.drain?.(ctx)).catch((err) => log.error({ err }, 'drain hook failed'));
+        // After a drain, buffering is pointless: the host is about to stop this process.
+        if (draining) void drainNow();
       });
-      call.on('end', () => call.end());
+      // The host half-closed its side (before Shutdown): answer what is outstanding, then close ours.
+      call.on('end', () => void Promise.allSettled([...inFlight]).then(() => call.end()));
       call.on('error', (err) => log.debug({ err }, 'flush stream closed'));
     },
     async Drain(call: any, cb: grpc.sendUnaryData<any>) {
-      draining = true;
       const before = answered;
-      const deadline = Number(call.request.deadline_ms) || 30_000;
-      try {
-        await plugin.drain?.(ctx);
-      } catch (err) {
-        log.error({ err }, 'drain hook failed; outstanding chunks are answered anyway');
-      }
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...inFlight]),
-        new Promise((r) => (timer = setTimeout(r, deadline))),
-      ]);
-      clearTimeout(timer);
+      await drainNow();
+      await settle([...inFlight], Number(call.request.deadline_ms) || 30_000);
       cb(null, { completed: answered - before });
     },
     Metrics(_call: any, cb: grpc.sendUnaryData<any>) {

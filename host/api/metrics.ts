@@ -21,11 +21,12 @@ export class Metrics {
   readonly outRecords = this.c('sluice_output_proc_records_total', 'Events an output delivered (answered OK)', ['name']);
   readonly outBytes = this.c('sluice_output_proc_bytes_total', 'Encoded bytes an output delivered', ['name']);
   readonly outErrors = this.c('sluice_output_errors_total', 'Chunks an output answered ERROR', ['name']);
-  readonly outRetries = this.c('sluice_output_retries_total', 'Chunk retries scheduled (RETRY or flush_timeout)', ['name']);
+  readonly outRetries = this.c('sluice_output_retries_total', 'Chunk retries scheduled (the plugin answered RETRY)', ['name']);
+  readonly outTimeouts = this.c('sluice_output_timeouts_total', 'Times a plugin left a chunk unanswered for flush_timeout and was restarted as hung (its chunks are sent again, retries not spent)', ['name']);
   readonly outRetriesFailed = this.c('sluice_output_retries_failed_total', 'Chunks that exhausted retry_limit', ['name']);
   readonly outDropped = this.c('sluice_output_dropped_records_total', 'Events an output gave up on, by reason: error, retries_exhausted, total_limit_size (dead-lettered ones included)', ['name', 'reason']);
   readonly outDeadLetters = this.c('sluice_output_dead_letter_chunks_total', 'Chunks kept in the dead-letter store (storage.keep.rejected)', ['name']);
-  readonly outRequeued = this.c('sluice_output_requeued_records_total', 'Events in flight when their plugin process died, sent again (not a retry)', ['name']);
+  readonly outRequeued = this.c('sluice_output_requeued_records_total', 'Events in flight when their plugin process died or hung, sent again (not a retry)', ['name']);
   readonly outInFlight = this.g('sluice_output_in_flight_chunks', 'Chunks sent to the plugin and not yet answered', ['name']);
   readonly outPending = this.g('sluice_output_pending_chunks', 'Chunks not yet delivered by this output: queued, in retry backoff or in flight', ['name']);
   readonly pluginRestarts = this.c('sluice_plugin_restarts_total', 'Plugin process restarts', ['name']);

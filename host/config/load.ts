@@ -58,6 +58,8 @@ export interface OutputConfig {
   retryLimit: number;
   flushTimeout: number;
   startTimeout: number;
+  /** Failed starts in a row before giving up; Infinity: never. */
+  startRetries: number;
   healthCheckInterval: number;
   stopGrace: number;
   totalLimitSize: number;
@@ -311,10 +313,12 @@ export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = 
     } else bad(path, 'an output needs match (a glob such as "*" or "app.*") or match_regex, or it receives nothing');
     const retryLimit = parseRetryLimit(v.retry_limit);
     if (retryLimit === undefined) bad([...path, 'retry_limit'], `must be a number, no_limits, false or no_retries, got ${JSON.stringify(v.retry_limit)}`, true);
-    if (!match || retryLimit === undefined) return;
+    const startRetries = parseRetryLimit(v.start_retries);
+    if (startRetries === undefined || startRetries < 1) bad([...path, 'start_retries'], `must be a number of at least 1, no_limits or false, got ${JSON.stringify(v.start_retries)}`, true);
+    if (!match || retryLimit === undefined || startRetries === undefined || startRetries < 1) return;
     outputs.push({
       plugin: v.name, instance: instanceName(v.name, v.alias), match, workers: v.workers, retryLimit,
-      flushTimeout: v.flush_timeout, startTimeout: v.start_timeout, healthCheckInterval: v.health_check_interval, stopGrace: v.stop_grace, totalLimitSize: v['storage.total_limit_size'],
+      flushTimeout: v.flush_timeout, startTimeout: v.start_timeout, startRetries, healthCheckInterval: v.health_check_interval, stopGrace: v.stop_grace, totalLimitSize: v['storage.total_limit_size'],
       pluginConfig, command, path,
     });
   });

@@ -1,8 +1,11 @@
-// One output instance: its queue of deliveries, retries with backoff, and
-// the plugin process it dispatches to.
+// One output instance and the state of each of its deliveries: queued,
+// in flight (which send), waiting to retry, or done. This is the one
+// in-flight table: the supervisor only carries sends to the plugin process
+// and says when that process is gone.
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../api/metrics.ts';
-import { PluginSupervisor, type FlushOutcome, type SupervisorOptions } from '../supervisor/supervisor.ts';
+import { PluginSupervisor, type SupervisorOptions } from '../supervisor/supervisor.ts';
+import type { FlushResult } from '../../sdk/protocol.ts';
 import type { Chunk } from './chunk.ts';
 import { backoffSeconds } from './retry.ts';
 import type { DeadLetters } from '../storage/dead-letter.ts';
@@ -14,6 +17,8 @@ export interface OutputOptions {
   retryLimit: number;
   retryBase: number;
   retryCap: number;
+  /** A send unanswered this long means the plugin is hung. */
+  flushTimeoutMs: number;
   /** storage.total_limit_size: chunk bytes this output may hold; 0 for no limit. */
   totalLimitSize: number;
   supervisor: SupervisorOptions;
@@ -29,9 +34,19 @@ export interface OutputStore {
 
 export interface Delivery {
   chunk: Chunk;
-  /** 1-based number of the next send; a lost or drained send keeps it. */
+  /** 1-based number of the next send; only the plugin's RETRY answers raise it. */
   attempt: number;
+  /** When the output received the chunk: hand-overs and re-sends go oldest first. */
+  order: number;
 }
+
+interface Send {
+  d: Delivery;
+  seq: number;
+  sentAt: number;
+}
+
+const byOrder = (a: Delivery, b: Delivery) => a.order - b.order;
 
 export class Output {
   readonly name: string;
@@ -40,6 +55,7 @@ export class Output {
   private readonly opts: OutputOptions;
   private readonly log: Logger;
   private readonly metrics: Metrics;
+  private readonly labels: { name: string };
   private readonly done: (chunk: Chunk) => void;
   private readonly store: OutputStore;
   private readonly deadLetters: DeadLetters | undefined;
@@ -47,20 +63,26 @@ export class Output {
   private bytes = 0;
   /** Waiting to be sent, oldest first. */
   private queue: Delivery[] = [];
-  private readonly inFlight = new Map<string, Delivery>();
+  /** Sends not yet answered, by send_seq. */
+  private readonly inFlight = new Map<number, Send>();
   private readonly waiting = new Map<Delivery, NodeJS.Timeout>();
+  private lastSeq = 0;
+  private received = 0;
   private paused = false;
   /** At shutdown every queued chunk goes out at once, then Drain flushes them. */
   private unlimited = false;
-  /** Draining for a reload: a RETRY then is not the chunk's fault and spends no retry budget. */
-  private reloading = false;
+  /** Replaced by a reload: a RETRY is not the chunk's fault, and the live instance owns the metrics. */
+  private retired = false;
   /** Chunks the plugin answered while draining for a reload. */
-  private answeredWhileReloading = 0;
+  private answeredWhileRetiring = 0;
+  private idleWaiters: (() => void)[] = [];
+  private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(opts: OutputOptions, deps: { log: Logger; metrics: Metrics; store: OutputStore; deadLetters?: DeadLetters; done: (chunk: Chunk) => void }) {
     this.opts = opts;
     this.name = opts.name;
     this.match = opts.match;
+    this.labels = { name: opts.name };
     this.log = deps.log.child({ output: opts.name });
     this.metrics = deps.metrics;
     this.done = deps.done;
@@ -68,14 +90,14 @@ export class Output {
     this.deadLetters = deps.deadLetters;
     this.supervisor = new PluginSupervisor(opts.supervisor, {
       ready: () => {
-        this.metrics.pluginUp.set({ name: this.name }, 1);
+        this.up(1);
         this.dispatch();
       },
-      result: (id, outcome, message, retryAfterMs) => this.onResult(id, outcome, message, retryAfterMs),
-      lost: (ids) => this.onLost(ids),
-      restarted: () => this.metrics.pluginRestarts.inc({ name: this.name }),
-      down: () => this.metrics.pluginUp.set({ name: this.name }, 0),
+      answer: (r) => this.onAnswer(r),
+      gone: (reason) => this.onGone(reason),
+      restarted: () => this.metrics.pluginRestarts.inc(this.labels),
     }, deps.log);
+    this.sweepTimer = setInterval(() => this.sweepHung(), Math.min(1000, opts.flushTimeoutMs)).unref();
   }
 
   /** Chunks queued, in retry backoff, or in flight. */
@@ -90,7 +112,7 @@ export class Output {
   enqueue(chunk: Chunk): void {
     this.makeRoom(chunk.size);
     this.bytes += chunk.size;
-    this.queue.push({ chunk, attempt: 1 });
+    this.queue.push({ chunk, attempt: 1, order: ++this.received });
     this.dispatch();
   }
 
@@ -120,6 +142,7 @@ export class Output {
   private dispatch(): void {
     if (this.paused) return;
     const sup = this.supervisor;
+    const v2 = sup.protocol >= 2;
     // At shutdown, chunks only in memory all go out (they are lost otherwise); files wait on disk.
     while (this.queue.length && (this.inFlight.size < this.opts.workers || (this.unlimited && !this.queue[0]!.chunk.file)) && sup.state === 'ready') {
       const d = this.queue.shift()!;
@@ -131,74 +154,127 @@ export class Output {
         this.giveUp(d, 'error', `cannot read the chunk file: ${(err as Error).message}`);
         continue;
       }
-      if (!sup.send({ chunk_id: c.id, tag: c.tag, events, count: c.count, attempt: d.attempt })) {
+      const seq = ++this.lastSeq;
+      if (!sup.send({ chunk_id: c.id, tag: c.tag, events, count: c.count, attempt: d.attempt, send_seq: v2 ? seq : 0 })) {
         this.queue.unshift(d);
         break;
       }
       c.busy++;
-      this.inFlight.set(c.id, d);
+      this.inFlight.set(seq, { d, seq, sentAt: Date.now() });
     }
     this.gauges();
   }
 
   private gauges(): void {
-    this.metrics.outInFlight.set({ name: this.name }, this.inFlight.size);
-    this.metrics.outPending.set({ name: this.name }, this.pending);
+    if (this.retired) return;
+    this.metrics.outInFlight.set(this.labels, this.inFlight.size);
+    this.metrics.outPending.set(this.labels, this.pending);
   }
 
-  private onResult(id: string, outcome: FlushOutcome, message: string, retryAfterMs: number): void {
-    const d = this.inFlight.get(id);
-    if (!d) return;
-    this.inFlight.delete(id);
+  private up(v: 0 | 1): void {
+    if (!this.retired) this.metrics.pluginUp.set(this.labels, v);
+  }
+
+  /** The send an answer is for: by send_seq (version 2), else by chunk id (version 1). */
+  private sendOf(r: FlushResult): Send | undefined {
+    if (this.supervisor.protocol >= 2) return this.inFlight.get(Number(r.send_seq));
+    for (const s of this.inFlight.values()) if (s.d.chunk.id === r.chunk_id) return s;
+    return undefined;
+  }
+
+  private onAnswer(r: FlushResult): void {
+    const s = this.sendOf(r);
+    if (!s) {
+      this.log.warn({ chunk: r.chunk_id, send_seq: r.send_seq, status: r.status }, 'plugin answered a send that is not in flight (a duplicate answer, or nonsense); ignored');
+      return;
+    }
+    this.inFlight.delete(s.seq);
+    const d = s.d;
     const c = d.chunk;
     c.busy--;
-    if (this.reloading && outcome !== 'TIMEOUT') this.answeredWhileReloading++;
-    const labels = { name: this.name };
-    if (outcome === 'OK') {
-      this.metrics.outRecords.inc(labels, c.count);
-      this.metrics.outBytes.inc(labels, c.size);
+    let status = r.status;
+    if (status !== 'OK' && status !== 'RETRY' && status !== 'ERROR') {
+      this.log.warn({ chunk: c.id, status }, 'plugin answered an unknown Flush status; treated as RETRY');
+      status = 'RETRY';
+    }
+    if (this.retired) this.answeredWhileRetiring++;
+    if (status === 'OK') {
+      this.metrics.outRecords.inc(this.labels, c.count);
+      this.metrics.outBytes.inc(this.labels, c.size);
       this.finish(d);
-    } else if (outcome === 'ERROR') {
-      this.metrics.outErrors.inc(labels);
-      this.giveUp(d, 'error', `plugin answered ERROR: ${message}`);
-    } else if (this.reloading) {
-      this.queue.unshift(d);
+    } else if (status === 'ERROR') {
+      this.metrics.outErrors.inc(this.labels);
+      this.giveUp(d, 'error', `plugin answered ERROR: ${r.message}`);
+    } else if (this.retired) {
+      // Draining for a reload: the new instance sends it again, retry budget untouched.
+      this.queue.push(d);
     } else if (d.attempt > this.opts.retryLimit) {
-      this.metrics.outRetriesFailed.inc(labels);
-      this.giveUp(d, 'retries_exhausted', `retry_limit ${this.opts.retryLimit} exhausted; last answer ${outcome}${message ? `: ${message}` : ''}`);
+      this.metrics.outRetriesFailed.inc(this.labels);
+      this.giveUp(d, 'retries_exhausted', `retry_limit ${this.opts.retryLimit} exhausted; last answer ${status}${r.message ? `: ${r.message}` : ''}`);
     } else {
-      const waitS = Math.max(retryAfterMs / 1000, backoffSeconds(d.attempt, this.opts.retryBase, this.opts.retryCap));
+      const waitS = Math.max((Number(r.retry_after_ms) || 0) / 1000, backoffSeconds(d.attempt, this.opts.retryBase, this.opts.retryCap));
       d.attempt++;
-      this.metrics.outRetries.inc(labels);
-      this.log.warn({ chunk: c.id, attempt: d.attempt, retry_in_s: Number(waitS.toFixed(3)), reason: message || outcome }, 'chunk will be retried');
+      this.metrics.outRetries.inc(this.labels);
+      this.log.warn({ chunk: c.id, attempt: d.attempt, retry_in_s: Number(waitS.toFixed(3)), reason: r.message || status }, 'chunk will be retried');
       this.waiting.set(d, setTimeout(() => {
         this.waiting.delete(d);
         this.queue.push(d);
         this.dispatch();
       }, waitS * 1000));
     }
+    this.afterAnswer();
+  }
+
+  private afterAnswer(): void {
     this.store.settled();
+    if (this.inFlight.size === 0) {
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const r of w) r();
+    }
     this.dispatch();
   }
 
-  /** The plugin process died with these chunks in flight: send them again first, attempt unchanged. */
-  private onLost(ids: string[]): void {
-    const back: Delivery[] = [];
-    let records = 0;
-    for (const id of ids) {
-      const d = this.inFlight.get(id);
-      if (!d) continue;
-      this.inFlight.delete(id);
-      d.chunk.busy--;
-      back.push(d);
-      records += d.chunk.count;
+  /**
+   * A send unanswered for flush_timeout: the plugin is hung, not the chunk
+   * at fault. Its process is killed and restarted; every send it held goes
+   * back to the queue with its attempt unchanged (onGone).
+   */
+  private sweepHung(): void {
+    const limit = Date.now() - this.opts.flushTimeoutMs;
+    for (const s of this.inFlight.values()) {
+      if (s.sentAt > limit) continue;
+      this.metrics.outTimeouts.inc(this.labels);
+      this.supervisor.kill(`left chunk ${s.d.chunk.id} unanswered for flush_timeout (${this.opts.flushTimeoutMs / 1000} s): hung`, !this.retired);
+      return;
     }
-    if (!back.length) return;
-    this.metrics.outRequeued.inc({ name: this.name }, records);
-    this.log.warn({ chunks: back.length, records }, 'chunks in flight to a plugin that died go back to pending; they will be sent again');
-    this.queue.unshift(...back);
-    this.store.settled();
-    this.gauges();
+  }
+
+  /** The plugin process is gone: what it held is sent again first, oldest first, attempt unchanged. */
+  private onGone(reason: string): void {
+    this.up(0);
+    const back = [...this.inFlight.values()].map((s) => s.d).sort(byOrder);
+    this.inFlight.clear();
+    if (back.length) {
+      let records = 0;
+      for (const d of back) {
+        d.chunk.busy--;
+        records += d.chunk.count;
+      }
+      this.metrics.outRequeued.inc(this.labels, records);
+      this.log.warn({ chunks: back.length, records, reason }, 'chunks in flight to a plugin that is gone go back to pending; they will be sent again');
+      this.queue.unshift(...back);
+    }
+    this.afterAnswer();
+  }
+
+  private whenNoneInFlight(deadlineMs: number): Promise<void> {
+    if (this.inFlight.size === 0) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      new Promise<void>((r) => this.idleWaiters.push(r)),
+      new Promise<void>((r) => (timer = setTimeout(r, deadlineMs))),
+    ]).finally(() => clearTimeout(timer));
   }
 
   private finish(d: Delivery): void {
@@ -216,7 +292,7 @@ export class Output {
       try {
         // Sends made: a chunk dropped from the queue had attempt sends before it.
         kept = this.deadLetters.put(c, this.store.load(c), this.name, reason, kind === 'total_limit_size' ? d.attempt - 1 : d.attempt);
-        this.metrics.outDeadLetters.inc({ name: this.name });
+        this.metrics.outDeadLetters.inc(this.labels);
       } catch (err) {
         this.log.error({ chunk: c.id, err: (err as Error).message }, 'cannot write the chunk to the dead-letter store');
       }
@@ -227,8 +303,19 @@ export class Output {
     this.finish(d);
   }
 
-  async start(): Promise<void> {
-    await this.supervisor.start();
+  /** Starts the plugin; throws if it rejects its config or fails start_retries times. */
+  start(): Promise<void> {
+    return this.supervisor.start();
+  }
+
+  /** For a reload: starts the plugin and has it check its config, touching nothing until activate(). */
+  prepare(): Promise<void> {
+    return this.supervisor.start(true);
+  }
+
+  /** After prepare(), once the instance this one replaces is stopped. */
+  activate(): Promise<void> {
+    return this.supervisor.activate();
   }
 
   /**
@@ -238,30 +325,37 @@ export class Output {
    */
   async drainForReload(deadlineMs: number): Promise<{ drained: number; killed: boolean; left: number }> {
     this.pause();
-    this.reloading = true;
-    const left = await this.supervisor.drain(deadlineMs);
+    this.retired = true;
+    const until = Date.now() + deadlineMs;
+    await this.supervisor.drain(deadlineMs, ++this.lastSeq);
+    // Version 1 answers travel on another stream than Drain's: they may come just after it.
+    await this.whenNoneInFlight(Math.max(0, until - Date.now()));
+    const left = this.inFlight.size;
     if (left > 0) this.supervisor.kill(`did not answer ${left} chunks within the reload drain deadline`, false);
-    await this.supervisor.stop();
-    this.metrics.pluginUp.set({ name: this.name }, 0);
-    return { drained: this.answeredWhileReloading, killed: left > 0, left };
+    await this.stopProcess();
+    return { drained: this.answeredWhileRetiring, killed: left > 0, left };
   }
 
   /** Every delivery not yet terminal, oldest first; this output keeps none. */
   handOver(): Delivery[] {
     for (const t of this.waiting.values()) clearTimeout(t);
-    const all = [...this.inFlight.values(), ...this.waiting.keys(), ...this.queue];
-    for (const d of this.inFlight.values()) d.chunk.busy--;
+    const all = [...[...this.inFlight.values()].map((s) => s.d), ...this.waiting.keys(), ...this.queue].sort(byOrder);
+    for (const s of this.inFlight.values()) s.d.chunk.busy--;
     this.inFlight.clear();
     this.waiting.clear();
     this.queue = [];
     this.bytes = 0;
-    this.gauges();
     return all;
   }
 
-  /** Takes over deliveries from the instance this one replaces, attempts unchanged. */
+  /** Takes over deliveries from the instance this one replaces, attempts unchanged, before any chunk it got itself. */
   adopt(deliveries: Delivery[]): void {
-    for (const d of deliveries) this.bytes += d.chunk.size;
+    // Renumbered so that they stay older than everything this instance received.
+    const first = this.queue.reduce((min, d) => Math.min(min, d.order), 0) - deliveries.length;
+    deliveries.forEach((d, i) => {
+      d.order = first + i;
+      this.bytes += d.chunk.size;
+    });
     this.queue.unshift(...deliveries);
     this.dispatch();
   }
@@ -276,6 +370,12 @@ export class Output {
     }
   }
 
+  private async stopProcess(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    await this.supervisor.stop();
+    this.up(0);
+  }
+
   /** Waits until nothing is in flight (or the deadline), then stops the plugin. */
   async stop(deadlineMs: number): Promise<void> {
     // Last chance for what is queued or waiting to retry: send it all, then Drain.
@@ -284,11 +384,15 @@ export class Output {
       this.queue.push(d);
     }
     this.waiting.clear();
+    this.queue.sort(byOrder);
     this.unlimited = true;
     this.dispatch();
     this.pause();
-    if (this.inFlight.size) await this.supervisor.drain(deadlineMs);
-    await this.supervisor.stop();
-    this.metrics.pluginUp.set({ name: this.name }, 0);
+    if (this.inFlight.size) {
+      const until = Date.now() + deadlineMs;
+      await this.supervisor.drain(deadlineMs, ++this.lastSeq);
+      await this.whenNoneInFlight(Math.max(0, until - Date.now()));
+    }
+    await this.stopProcess();
   }
 }

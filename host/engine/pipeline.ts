@@ -73,17 +73,17 @@ export class Pipeline {
     const svc = config.service;
     return new Output({
       name: o.instance, match: o.match, workers: o.workers, retryLimit: o.retryLimit,
-      retryBase: svc['scheduler.base'], retryCap: svc['scheduler.cap'], totalLimitSize: o.totalLimitSize,
+      retryBase: svc['scheduler.base'], retryCap: svc['scheduler.cap'], totalLimitSize: o.totalLimitSize, flushTimeoutMs: o.flushTimeout * 1000,
       supervisor: {
         instance: o.instance, command: o.command, config: o.pluginConfig, hostVersion: this.hostVersion, logLevel: pinoLevel(svc.log_level),
-        startTimeoutMs: o.startTimeout * 1000, flushTimeoutMs: o.flushTimeout * 1000,
+        startTimeoutMs: o.startTimeout * 1000, startRetries: o.startRetries,
         healthIntervalMs: o.healthCheckInterval * 1000, stopGraceMs: o.stopGrace * 1000,
       },
     }, { log: this.log, metrics: this.metrics, store: this.store, deadLetters: this.deadLetters, done: (c) => this.delivered(c) });
   }
 
   /** Creates (does not start) inputs; throws PipelineConfigError naming the keys they reject. */
-  createInputs(configs: InputConfig[], config: SluiceConfig, resume?: (name: string) => unknown): { name: string; input: Input }[] {
+  createInputs(configs: InputConfig[], config: SluiceConfig): { name: string; input: Input }[] {
     const issues: ConfigIssue[] = [];
     const made: { name: string; input: Input }[] = [];
     for (const ic of configs) {
@@ -91,7 +91,6 @@ export class Pipeline {
       try {
         const input = INPUTS[ic.kind]!.create(ic.values, {
           name: ic.instance, tag: ic.tag, store: this.store, account, metrics: this.metrics, log: this.log.child({ input: ic.instance }),
-          ...(resume ? { resume: () => resume(ic.instance) } : {}),
         });
         made.push({ name: ic.instance, input });
       } catch (err) {
@@ -104,21 +103,19 @@ export class Pipeline {
   }
 
   /**
-   * Starts outputs' plugins; if any fails to start or rejects its config,
-   * stops them all and throws the problems, placed in the config.
+   * Starts outputs' plugins (prepareOnly: up to a validate-only Configure,
+   * for a reload); if any fails to start or rejects its config, stops them
+   * all and throws the problems, placed in the config.
    */
-  async startOutputs(outputs: Output[], configs: OutputConfig[], config: SluiceConfig, failOnStartError: boolean): Promise<void> {
-    const results = await Promise.allSettled(outputs.map((o) => o.start()));
+  async startOutputs(outputs: Output[], configs: OutputConfig[], config: SluiceConfig, prepareOnly = false): Promise<void> {
+    const results = await Promise.allSettled(outputs.map((o) => (prepareOnly ? o.prepare() : o.start())));
     const issues: ConfigIssue[] = [];
     results.forEach((r, i) => {
+      if (r.status === 'fulfilled') return;
       const path = configs[i]!.path;
-      if (r.status === 'rejected') {
-        if (r.reason instanceof ConfigureRejected) {
-          for (const e of r.reason.errors) issues.push(config.locate(e.key ? [...path, e.key] : path, `rejected by plugin: ${e.message}`));
-        } else issues.push(config.locate(path, (r.reason as Error).message));
-      } else if (failOnStartError && outputs[i]!.supervisor.state !== 'ready') {
-        issues.push(config.locate(path, outputs[i]!.supervisor.lastError ?? 'plugin did not start'));
-      }
+      if (r.reason instanceof ConfigureRejected) {
+        for (const e of r.reason.errors) issues.push(config.locate(e.key ? [...path, e.key] : path, `rejected by plugin: ${e.message}`));
+      } else issues.push(config.locate(path, (r.reason as Error).message));
     });
     if (issues.length) {
       await Promise.all(outputs.map((o) => o.stop(0)));
@@ -128,7 +125,7 @@ export class Pipeline {
 
   /** Starts every plugin, then the inputs. A plugin that rejects its config stops the start. */
   async start(): Promise<void> {
-    await this.startOutputs(this.outputs, this.config.outputs, this.config, false);
+    await this.startOutputs(this.outputs, this.config.outputs, this.config);
     this.queueBacklog();
     for (const { input } of this.inputs) input.start();
     this.startFlushTimer();

@@ -12,12 +12,11 @@ export interface InputContext {
   account: InputAccount;
   log: Logger;
   metrics: Metrics;
-  /** On a reload: what the instance this one replaces handed off (read at start). */
-  resume?: () => unknown;
 }
 
 export interface Input {
-  start(): void;
+  /** handedOff: on a reload, what the instance this one replaces gave from handOff(). */
+  start(handedOff?: unknown): void;
   /** Stops reading and seals its open chunks; resolves when the input will write no more events. */
   stop(): Promise<void>;
   /** After stop(), state for the instance that replaces this one on a reload (tail: file positions). */

@@ -1,9 +1,11 @@
-// Hot reload: load and validate the new config completely, start and
-// configure new or changed plugins, and only then touch the running
-// pipeline. Changed outputs are drained with an acknowledgement (Drain, then
-// an empty in-flight table) before their deliveries move to the new
-// instance, attempts unchanged: a reload never spends retry budget and
-// never drops a chunk.
+// Hot reload: load and validate the new config completely, start new or
+// changed plugins and have them check their config, and only then touch the
+// running pipeline. Changed outputs are drained with an acknowledgement (a
+// drain marker answered, then an empty in-flight table) and stopped before
+// their replacements configure for real, so two instances never act on the
+// same resource; their deliveries move to the new instance, oldest first,
+// attempts unchanged: a reload never spends retry budget and never drops a
+// chunk.
 import { loadConfig } from '../config/load.ts';
 import type { Metrics } from '../api/metrics.ts';
 import type { Output } from '../engine/output.ts';
@@ -114,15 +116,15 @@ export class Reloader {
       throw new Error(`service.${diff.restartOnly.join(', service.')} cannot change on a reload; restart sluice to apply ${diff.restartOnly.length === 1 ? 'it' : 'them'}`);
     }
 
-    // 1. Everything that can fail, before anything is touched.
+    // 1. Everything that can fail, before anything is touched. New and
+    // changed plugins start and check their config, but take no resource
+    // (open no file, connect nowhere) while the instance they replace runs.
     const starting = [...diff.outputs.added, ...diff.outputs.changed];
     const fresh = starting.map((oc) => p.createOutput(oc, config));
     await p.startOutputs(fresh, starting, config, true);
-    const newByName = new Map(fresh.map((o) => [o.name, o]));
-    const handOffs = new Map<string, unknown>();
     let newInputs: typeof p.inputs;
     try {
-      newInputs = p.createInputs([...diff.inputs.added, ...diff.inputs.changed], config, (name) => handOffs.get(name));
+      newInputs = p.createInputs([...diff.inputs.added, ...diff.inputs.changed], config);
     } catch (err) {
       await Promise.all(fresh.map((o) => o.stop(0)));
       throw err;
@@ -130,16 +132,18 @@ export class Reloader {
 
     // 2. Inputs whose pipeline changes stop and seal their open chunks.
     const stopping = new Set([...diff.inputs.changed.map((i) => i.instance), ...diff.inputs.removed]);
+    const handOffs = new Map<string, unknown>();
     await Promise.all(p.inputs.filter((i) => stopping.has(i.name)).map(async (i) => {
       await i.input.stop();
       handOffs.set(i.name, i.input.handOff?.());
     }));
 
-    // 3. New routing: from now on chunks go to the new instances.
+    // 3. New routing: from now on chunks queue at the new instances, behind what the old ones hand over.
     const old = new Map(p.outputs.map((o) => [o.name, o]));
+    const newByName = new Map(fresh.map((o) => [o.name, o]));
     p.setOutputs(config.outputs.map((oc) => newByName.get(oc.instance) ?? old.get(oc.instance)!));
 
-    // 4. Changed and removed outputs: drain with acknowledgement, then hand over.
+    // 4. Changed and removed outputs: drain with acknowledgement, stop, hand over.
     const deadlineMs = config.service['reload.drain_timeout'] * 1000;
     const retiring = [...diff.outputs.changed.map((o) => o.instance), ...diff.outputs.removed];
     await Promise.all(retiring.map(async (name) => {
@@ -152,24 +156,28 @@ export class Reloader {
       else before.abandon(left);
       this.metrics.reloadDrained.inc({ name }, drained);
       result.outputs[name] = {
-        action: replacement ? 'changed' : 'removed', restarted: !!replacement, pid_before: pidBefore, pid_after: replacement?.supervisor.pid ?? null,
+        action: replacement ? 'changed' : 'removed', restarted: !!replacement, pid_before: pidBefore,
         drained_chunks: drained, killed, handed_over_chunks: left.length,
       };
     }));
+
+    // 5. Only now, with every replaced instance stopped, the new ones configure for real and take chunks.
+    await Promise.all(fresh.map((o) => o.activate()));
+    for (const oc of diff.outputs.changed) result.outputs[oc.instance]!.pid_after = newByName.get(oc.instance)!.supervisor.pid ?? null;
     for (const oc of diff.outputs.added) result.outputs[oc.instance] = { action: 'added', restarted: true, pid_after: newByName.get(oc.instance)!.supervisor.pid ?? null };
     for (const name of diff.outputs.unchanged) result.outputs[name] = { action: 'unchanged', restarted: false, pid_before: old.get(name)!.supervisor.pid ?? null, pid_after: old.get(name)!.supervisor.pid ?? null };
 
-    // 5. Inputs: the new ones start (changed ones from where the old stopped).
+    // 6. Inputs: the new ones start (changed ones from where the old stopped).
     const kept = new Map(p.inputs.map((i) => [i.name, i]));
     const made = new Map(newInputs.map((i) => [i.name, i]));
     p.inputs = config.inputs.map((ic) => made.get(ic.instance) ?? kept.get(ic.instance)!);
-    for (const i of newInputs) i.input.start();
+    for (const i of newInputs) i.input.start(handOffs.get(i.name));
     for (const ic of diff.inputs.added) result.inputs[ic.instance] = 'added';
     for (const ic of diff.inputs.changed) result.inputs[ic.instance] = 'changed';
     for (const name of diff.inputs.removed) result.inputs[name] = 'removed';
     for (const name of diff.inputs.unchanged) result.inputs[name] = 'unchanged';
 
-    // 6. Reloadable service keys.
+    // 7. Reloadable service keys.
     const flushChanged = config.service.flush !== p.config.service.flush;
     this.log.level = pinoLevel(config.service.log_level);
     p.config = config;

@@ -32,8 +32,8 @@ export class PluginClient {
     return unary(this.output, 'Describe', { host_version: hostVersion }, timeoutMs);
   }
 
-  async configure(instance: string, config: unknown, timeoutMs: number): Promise<ConfigError[]> {
-    const res = await unary<{ errors: ConfigError[] }>(this.output, 'Configure', { instance, config_json: JSON.stringify(config) }, timeoutMs);
+  async configure(instance: string, config: unknown, validateOnly: boolean, timeoutMs: number): Promise<ConfigError[]> {
+    const res = await unary<{ errors: ConfigError[] }>(this.output, 'Configure', { instance, config_json: JSON.stringify(config), validate_only: validateOnly }, timeoutMs);
     return res.errors ?? [];
   }
 
@@ -41,6 +41,7 @@ export class PluginClient {
     return (this.output as any).Flush();
   }
 
+  /** Version 1's Drain; version 2 drains with a marker on the Flush stream. */
   drain(deadlineMs: number): Promise<{ completed: number }> {
     return unary(this.output, 'Drain', { deadline_ms: deadlineMs }, deadlineMs + 1000);
   }

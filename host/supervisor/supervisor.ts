@@ -1,14 +1,15 @@
 // Keeps one plugin process alive for one output instance: start, configure,
-// health-check, restart with backoff, and the in-flight table of chunks sent
-// to the current process and not yet answered.
+// health-check, restart with backoff, and the Flush stream. It owns the
+// process and the stream, not the chunks: which sends are in flight is the
+// output's delivery table (engine/output.ts). When a process goes, the
+// output learns it through gone() and takes its sends back.
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../log.ts';
 import type { ConfigError, DescribeResponse, FlushRequest, FlushResult, PluginMetric } from '../../sdk/protocol.ts';
 import { PluginClient } from './plugin-client.ts';
 import { PluginProcess, PluginStartError, type PluginCommand } from './plugin-process.ts';
 
-export type PluginState = 'starting' | 'ready' | 'draining' | 'stopping' | 'backoff' | 'stopped' | 'failed';
-export type FlushOutcome = 'OK' | 'RETRY' | 'ERROR' | 'TIMEOUT';
+export type PluginState = 'starting' | 'validated' | 'ready' | 'draining' | 'stopping' | 'backoff' | 'stopped' | 'failed';
 
 export interface SupervisorOptions {
   instance: string;
@@ -18,7 +19,8 @@ export interface SupervisorOptions {
   hostVersion: string;
   logLevel: string;
   startTimeoutMs: number;
-  flushTimeoutMs: number;
+  /** Failed starts in a row before start() gives up; Infinity: never. */
+  startRetries: number;
   healthIntervalMs: number;
   stopGraceMs: number;
 }
@@ -26,12 +28,11 @@ export interface SupervisorOptions {
 export interface SupervisorHooks {
   /** The plugin can take chunks (after a start or a restart). */
   ready(): void;
-  result(chunkId: string, outcome: FlushOutcome, message: string, retryAfterMs: number): void;
-  /** The process is gone: these chunks were in flight and are not delivered. */
-  lost(chunkIds: string[], reason: string): void;
+  /** An answer from the plugin, as it came (status not yet checked). */
+  answer(r: FlushResult): void;
+  /** The process is gone (crash, hang, kill, stop): nothing sent to it will be answered. */
+  gone(reason: string): void;
   restarted?(): void;
-  /** The process is gone (crash, hang, stop). */
-  down?(): void;
 }
 
 /** Configure refused the config: fatal, restarting cannot help. */
@@ -56,6 +57,8 @@ interface Generation {
   proc: PluginProcess;
   client: PluginClient;
   stream?: ClientDuplexStream<FlushRequest, FlushResult>;
+  /** Resolves when the plugin answers a drain marker (version 2). */
+  drained?: () => void;
   gone: boolean;
 }
 
@@ -64,12 +67,13 @@ function timeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   return Promise.race([p, new Promise<undefined>((r) => (t = setTimeout(() => r(undefined), ms)))]).finally(() => clearTimeout(t));
 }
 
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export class PluginSupervisor {
   state: PluginState = 'starting';
   restarts = 0;
   lastError: string | undefined;
   described: DescribeResponse | undefined;
-  readonly inFlight = new Map<string, { attempt: number; sentAt: number }>();
   private readonly opts: SupervisorOptions;
   private readonly hooks: SupervisorHooks;
   private readonly log: Logger;
@@ -79,7 +83,6 @@ export class PluginSupervisor {
   private restartTimer: NodeJS.Timeout | undefined;
   private launching: Promise<void> | undefined;
   private stopRequested = false;
-  private sweepTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: SupervisorOptions, hooks: SupervisorHooks, log: Logger) {
@@ -92,24 +95,62 @@ export class PluginSupervisor {
     return this.gen && !this.gen.gone ? this.gen.proc.pid : undefined;
   }
 
+  /** The protocol version the current process speaks (1 or 2). */
+  get protocol(): number {
+    return this.gen?.proc.handshake.appVersion ?? 0;
+  }
+
   /**
-   * The first start. A plugin that fails to start is retried with backoff and
-   * the host keeps running; a rejected config is fatal and thrown.
+   * The first start (validateOnly: only up to a validate-only Configure, for
+   * a reload; activate() finishes it). A plugin that fails to start is tried
+   * again with backoff, up to start_retries times in a row, then the last
+   * error is thrown; a rejected config is thrown at once.
    */
-  async start(): Promise<void> {
-    try {
-      await (this.launching = this.launch());
-    } catch (err) {
-      if (err instanceof ConfigureRejected) {
-        this.state = 'failed';
-        this.lastError = err.message;
-        throw err;
+  async start(validateOnly = false): Promise<void> {
+    for (let failed = 0; ; ) {
+      try {
+        await (this.launching = this.launch(validateOnly));
+        return;
+      } catch (err) {
+        this.lastError = (err as Error).message;
+        if (err instanceof ConfigureRejected || this.stopRequested) {
+          this.state = 'failed';
+          throw err;
+        }
+        if (++failed >= this.opts.startRetries) {
+          this.state = 'failed';
+          throw new PluginStartError(`${(err as Error).message}${failed > 1 ? ` (failed to start ${failed} times in a row; start_retries is ${this.opts.startRetries})` : ''}`);
+        }
+        if (!Number.isFinite(this.opts.startRetries) && failed === 1) {
+          // start_retries: no_limits: the host runs without this output meanwhile.
+          this.launchFailed(err as Error);
+          return;
+        }
+        const waitS = Math.min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (failed - 1));
+        this.log.warn({ err: (err as Error).message, retry_in_s: waitS, failed, start_retries: this.opts.startRetries }, 'plugin failed to start; trying again');
+        this.state = 'backoff';
+        await delay(waitS * 1000);
+        this.restarts++;
+        this.hooks.restarted?.();
       }
+    }
+  }
+
+  /** Finishes a start(true): the real Configure, then the Flush stream. A failure restarts with backoff. */
+  async activate(): Promise<void> {
+    const gen = this.gen;
+    if (this.state !== 'validated' || !gen) return;
+    try {
+      // A validated process that died while the old instance drained is simply started anew.
+      await (this.launching = gen.gone ? this.launch(false) : this.configure(gen, false).then(() => this.open(gen)));
+    } catch (err) {
+      if (this.gen) this.abandon(this.gen);
+      if (err instanceof ConfigureRejected) this.log.error({ errors: err.errors }, err.message);
       this.launchFailed(err as Error);
     }
   }
 
-  private async launch(): Promise<void> {
+  private async launch(validateOnly: boolean): Promise<void> {
     this.state = 'starting';
     const proc = await PluginProcess.start(this.opts.command, {
       log: this.log, startTimeoutMs: this.opts.startTimeoutMs, logLevel: this.opts.logLevel,
@@ -119,27 +160,52 @@ export class PluginSupervisor {
     void proc.exited.then((e) => this.processGone(gen, e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`));
     try {
       this.described = await gen.client.describe(this.opts.hostVersion, RPC_TIMEOUT_MS);
-      const errors = await gen.client.configure(this.opts.instance, this.opts.config, RPC_TIMEOUT_MS);
-      if (errors.length) throw new ConfigureRejected(this.opts.command.name, errors);
+      // Version 1 has no validate-only Configure: such a plugin is configured only when it takes over.
+      if (!validateOnly || proc.handshake.appVersion >= 2) await this.configure(gen, validateOnly);
     } catch (err) {
-      gen.gone = true;
-      proc.kill('SIGKILL');
-      if (err instanceof ConfigureRejected || err instanceof PluginStartError) throw err;
+      this.abandon(gen);
+      throw err;
+    }
+    if (validateOnly) {
+      this.state = 'validated';
+      return;
+    }
+    this.open(gen);
+  }
+
+  private async configure(gen: Generation, validateOnly: boolean): Promise<void> {
+    let errors: ConfigError[];
+    try {
+      errors = await gen.client.configure(this.opts.instance, this.opts.config, validateOnly, RPC_TIMEOUT_MS);
+    } catch (err) {
       throw new PluginStartError(`plugin "${this.opts.command.name}" failed ${this.described ? 'Configure' : 'Describe'}: ${(err as Error).message}`);
     }
+    if (errors.length) throw new ConfigureRejected(this.opts.command.name, errors);
     if (gen.gone) throw new PluginStartError(`plugin "${this.opts.command.name}" exited during Configure`);
+  }
+
+  /** A process that failed to start is killed without going through gone(): nothing was sent to it. */
+  private abandon(gen: Generation): void {
+    gen.gone = true;
+    gen.proc.kill('SIGKILL');
+    gen.client.close();
+  }
+
+  private open(gen: Generation): void {
     // stop() was called while this process started: it stops this process.
     if (this.stopRequested) return;
     const stream = gen.client.openFlush();
     gen.stream = stream;
-    stream.on('data', (r: FlushResult) => this.onResult(r));
+    stream.on('data', (r: FlushResult) => {
+      if (r.drained) gen.drained?.();
+      else this.hooks.answer(r);
+    });
     stream.on('error', (err) => this.streamBroken(gen, err.message));
     stream.on('end', () => this.streamBroken(gen, 'the plugin closed the Flush stream'));
     this.state = 'ready';
     this.readyAt = Date.now();
     this.lastError = undefined;
-    this.log.debug({ plugin_pid: proc.pid, version: this.described?.version }, 'plugin ready');
-    this.sweepTimer = setInterval(() => this.sweepTimeouts(), Math.min(1000, this.opts.flushTimeoutMs)).unref();
+    this.log.debug({ plugin_pid: gen.proc.pid, version: this.described?.version, protocol: gen.proc.handshake.appVersion }, 'plugin ready');
     this.healthTimer = setInterval(() => void this.checkHealth(gen), this.opts.healthIntervalMs).unref();
     this.hooks.ready();
   }
@@ -162,64 +228,38 @@ export class PluginSupervisor {
       this.restarts++;
       this.hooks.restarted?.();
       if (this.stopRequested) return;
-      this.launching = this.launch().catch((e) => {
+      this.launching = this.launch(false).catch((e) => {
         if (e instanceof ConfigureRejected) this.log.error({ errors: e.errors }, e.message);
         this.launchFailed(e);
       });
     }, delayS * 1000);
   }
 
-  /** The process, its stream or its health is gone: return its chunks, restart unless stopping. */
+  /** The process, its stream or its health is gone: the output takes its sends back; restart unless stopping. */
   private processGone(gen: Generation, reason: string): void {
     if (gen.gone) return;
     gen.gone = true;
     // Also reaps what the plugin left behind in its process group.
     gen.proc.kill('SIGKILL');
     gen.client.close();
-    clearInterval(this.sweepTimer);
+    gen.drained?.();
     clearInterval(this.healthTimer);
     if (this.gen !== gen) return;
-    this.hooks.down?.();
     if (Date.now() - this.readyAt >= STABLE_MS) this.failures = 0;
-    const ids = [...this.inFlight.keys()];
-    this.inFlight.clear();
     const stopping = this.stopRequested;
     if (!stopping) {
       this.lastError = `plugin ${reason}`;
-      this.log.error({ plugin_pid: gen.proc.pid, in_flight: ids.length }, `plugin ${reason}; its in-flight chunks go back to pending`);
+      this.log.error({ plugin_pid: gen.proc.pid }, `plugin ${reason}; its in-flight chunks go back to pending`);
     }
-    if (ids.length) this.hooks.lost(ids, reason);
-    if (!stopping) this.scheduleRestart();
+    this.hooks.gone(reason);
+    // A validated process waits for activate(), which starts a new one: the old instance may still hold the resources.
+    if (!stopping && this.state !== 'validated') this.scheduleRestart();
   }
 
   private streamBroken(gen: Generation, why: string): void {
     // While stopping, the stream ends because the plugin is exiting: let it finish; stop() waits.
     if (gen.gone || this.stopRequested) return;
     this.processGone(gen, `broke its Flush stream (${why})`);
-  }
-
-  private onResult(r: FlushResult): void {
-    if (!this.inFlight.delete(r.chunk_id)) {
-      this.log.warn({ chunk: r.chunk_id, status: r.status }, 'plugin answered a chunk that is not in flight (late after a timeout, or nonsense); ignored');
-      return;
-    }
-    let outcome: FlushOutcome;
-    if (r.status === 'OK' || r.status === 'RETRY' || r.status === 'ERROR') outcome = r.status;
-    else {
-      this.log.warn({ chunk: r.chunk_id, status: r.status }, 'plugin answered an unknown Flush status; treated as RETRY');
-      outcome = 'RETRY';
-    }
-    this.hooks.result(r.chunk_id, outcome, r.message, Number(r.retry_after_ms) || 0);
-  }
-
-  private sweepTimeouts(): void {
-    const limit = Date.now() - this.opts.flushTimeoutMs;
-    for (const [id, e] of this.inFlight) {
-      if (e.sentAt > limit) continue;
-      this.inFlight.delete(id);
-      this.log.warn({ chunk: id, flush_timeout_s: this.opts.flushTimeoutMs / 1000 }, 'chunk not answered within flush_timeout; it will be retried');
-      this.hooks.result(id, 'TIMEOUT', 'flush_timeout', 0);
-    }
   }
 
   private async checkHealth(gen: Generation): Promise<void> {
@@ -240,40 +280,45 @@ export class PluginSupervisor {
     return gen.client.metrics(timeoutMs).catch(() => []);
   }
 
-  /** True if the chunk went out; false if the plugin is not ready. */
+  /** True if the request went out; false if the plugin is not ready. */
   send(req: FlushRequest): boolean {
-    const s = this.gen?.stream;
-    if (this.state !== 'ready' || !s || this.gen!.gone) return false;
-    this.inFlight.set(req.chunk_id, { attempt: req.attempt, sentAt: Date.now() });
-    s.write(req);
+    const gen = this.gen;
+    if (this.state !== 'ready' || !gen?.stream || gen.gone) return false;
+    gen.stream.write(req);
     return true;
   }
 
   /**
-   * Asks the plugin to deliver everything now and waits, up to the deadline,
-   * until every in-flight chunk is answered. Returns how many are left.
+   * Asks the plugin to deliver everything now. Version 2: a drain marker
+   * after the last chunk on the Flush stream, answered once every send
+   * before it is answered. Version 1: the unary Drain call. Resolves when
+   * answered, the process is gone, or at the deadline; the output's
+   * in-flight table says what is left.
    */
-  async drain(deadlineMs: number): Promise<number> {
+  async drain(deadlineMs: number, seq: number): Promise<void> {
     const gen = this.gen;
-    if (!gen || gen.gone || this.state !== 'ready') return this.inFlight.size;
+    if (!gen || gen.gone || !gen.stream || (this.state !== 'ready' && this.state !== 'draining')) return;
     this.state = 'draining';
-    const until = Date.now() + deadlineMs;
-    await timeout(gen.client.drain(deadlineMs).catch((err) => this.log.warn({ err: err.message }, 'Drain failed')), deadlineMs);
-    while (this.inFlight.size && Date.now() < until && !gen.gone) await new Promise((r) => setTimeout(r, 20));
-    return this.inFlight.size;
+    if (gen.proc.handshake.appVersion >= 2) {
+      const answered = new Promise<void>((r) => (gen.drained = r));
+      gen.stream.write({ chunk_id: '', tag: '', events: Buffer.alloc(0), count: 0, attempt: 0, send_seq: seq, drain: true, deadline_ms: deadlineMs });
+      await timeout(answered, deadlineMs);
+    } else {
+      await timeout(gen.client.drain(deadlineMs).catch((err) => this.log.warn({ err: err.message }, 'Drain failed')), deadlineMs);
+    }
   }
 
-  /** Kills the current process at once; its in-flight chunks come back through lost(). */
+  /** Kills the current process at once; the output takes its sends back through gone(). */
   kill(reason: string, restart = true): void {
     const gen = this.gen;
     if (!restart) this.stopRequested = true;
     if (gen && !gen.gone) {
-      this.log.warn({ plugin_pid: gen.proc.pid, in_flight: this.inFlight.size }, `killing the plugin: it ${reason}`);
+      this.log.warn({ plugin_pid: gen.proc.pid }, `killing the plugin: it ${reason}`);
       this.processGone(gen, reason);
     }
   }
 
-  /** Shutdown RPC, then SIGTERM after the grace, then SIGKILL, to the whole process group. */
+  /** Half-closes the Flush stream, Shutdown, then SIGTERM after the grace, then SIGKILL, to the whole process group. */
   async stop(): Promise<void> {
     this.stopRequested = true;
     clearTimeout(this.restartTimer);
@@ -283,6 +328,12 @@ export class PluginSupervisor {
     this.state = 'stopping';
     const gen = this.gen;
     if (gen && !gen.gone) {
+      // The plugin answers what is outstanding and ends its side; then it is told to exit.
+      if (gen.stream) {
+        const ended = new Promise((r) => gen.stream!.once('end', r).once('error', r).once('close', r));
+        gen.stream.end();
+        await timeout(ended, 1000);
+      }
       await timeout(gen.client.shutdown(1000).catch(() => undefined), 1000);
       if (!(await timeout(gen.proc.exited, this.opts.stopGraceMs))) {
         this.log.warn({ grace_s: this.opts.stopGraceMs / 1000 }, 'plugin did not exit after Shutdown; sending SIGTERM');

@@ -33,9 +33,9 @@ pipeline:
       samples: 1000
   outputs:
     - { name: file, match: '*', path: ${dir}/out.jsonl }
-    - { name: garbage, match: '*', start_timeout: 5 }
-    - { name: early, match: '*' }
-    - { name: future, match: '*' }
+    - { name: garbage, match: '*', start_timeout: 5, start_retries: no_limits }
+    - { name: early, match: '*', start_retries: no_limits }
+    - { name: future, match: '*', start_retries: no_limits }
     - { name: odd, match: '*', retry_limit: no_limits }
 `));
   try {
@@ -46,7 +46,7 @@ pipeline:
     const garbage = await has(/garbage.*not a sluice handshake/);
     assert.match(String(garbage), /first bytes: "Hello! I am a plugin that forgot the protocol\. Hello!/);
     assert.match(String(await has(/"early" exited before its handshake \(exit code 3\)/)), /fatal: settings file missing/);
-    assert.match(String(await has(/future.*protocol version "9"; this host speaks 1/)), /9.*1/);
+    assert.match(String(await has(/future.*protocol version "9"; this host speaks 1, 2/)), /9.*1/);
     await s.waitForLog((l) => l.msg === 'plugin answered an unknown Flush status; treated as RETRY' && l.status === 7, 'the unknown status warning');
     await s.waitForLog((l) => l.msg === 'chunk will be retried' && l.output === 'odd.0', 'a retry for the odd plugin');
 
@@ -76,7 +76,7 @@ test('an SDK plugin offered no version it speaks names both sides and exits 1', 
   });
   assert.equal(r.status, 1);
   assert.equal(r.stdout, '');
-  assert.match(r.stderr, /no common protocol version: the host speaks 5,6, this plugin speaks 1/);
+  assert.match(r.stderr, /no common protocol version: the host speaks 5,6, this plugin speaks 1, 2/);
 });
 
 test('a plugin command that is missing or not executable is refused before anything starts', async () => {

@@ -33,7 +33,7 @@ describe('parseHandshake', () => {
   });
 
   test('rejects a wrong app protocol version, naming both sides', () => {
-    assert.throws(() => parseHandshake('1|7|unix|/tmp/x.sock|grpc'), { message: 'plugin speaks protocol version "7"; this host speaks 1' });
+    assert.throws(() => parseHandshake('1|7|unix|/tmp/x.sock|grpc'), { message: 'plugin speaks protocol version "7"; this host speaks 1, 2' });
     assert.throws(() => parseHandshake('1|3|unix|/tmp/x.sock|grpc', [1, 2]), { message: 'plugin speaks protocol version "3"; this host speaks 1, 2' });
   });
 
@@ -76,8 +76,9 @@ describe('negotiateVersion', () => {
     assert.equal(negotiateVersion('abc', [1]), undefined);
   });
   test('defaults to the versions this build speaks', () => {
-    assert.deepEqual(APP_PROTOCOL_VERSIONS, [1]);
+    assert.deepEqual(APP_PROTOCOL_VERSIONS, [1, 2]);
     assert.equal(negotiateVersion('1'), 1);
-    assert.equal(negotiateVersion('0,2'), undefined);
+    assert.equal(negotiateVersion('1,2'), 2);
+    assert.equal(negotiateVersion('0,3'), undefined);
   });
 });

@@ -314,8 +314,8 @@ export class TailInput implements Input {
     }
   }
 
-  start(): void {
-    this.handedOff = this.ctx.resume?.() as TailHandOff | undefined;
+  start(handedOff?: unknown): void {
+    this.handedOff = handedOff as TailHandOff | undefined;
     // Same db file: keep the old instance's db object, whose pending chunks still advance it.
     if (this.handedOff?.db && this.db && this.handedOff.db.file === this.db.file) this.db = this.handedOff.db;
     if (this.db) this.dbTimer = setInterval(() => this.checkpoint(), this.cfg['db.sync_interval'] * 1000);
