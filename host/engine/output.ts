@@ -370,6 +370,12 @@ export class Output {
     }
   }
 
+  /** A prepared instance that a refused reload never put to use: its process stops, the live instance's metrics stay. */
+  async discard(): Promise<void> {
+    this.retired = true;
+    await this.stopProcess();
+  }
+
   private async stopProcess(): Promise<void> {
     clearInterval(this.sweepTimer);
     await this.supervisor.stop();

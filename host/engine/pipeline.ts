@@ -118,7 +118,7 @@ export class Pipeline {
       } else issues.push(config.locate(path, (r.reason as Error).message));
     });
     if (issues.length) {
-      await Promise.all(outputs.map((o) => o.stop(0)));
+      await Promise.all(outputs.map((o) => (prepareOnly ? o.discard() : o.stop(0))));
       throw new PipelineConfigError(issues);
     }
   }

@@ -126,7 +126,7 @@ export class Reloader {
     try {
       newInputs = p.createInputs([...diff.inputs.added, ...diff.inputs.changed], config);
     } catch (err) {
-      await Promise.all(fresh.map((o) => o.stop(0)));
+      await Promise.all(fresh.map((o) => o.discard()));
       throw err;
     }
 
