@@ -119,7 +119,8 @@ export class PluginSupervisor {
         }
         if (++failed >= this.opts.startRetries) {
           this.state = 'failed';
-          throw new PluginStartError(`${(err as Error).message}${failed > 1 ? ` (failed to start ${failed} times in a row; start_retries is ${this.opts.startRetries})` : ''}`);
+          const times = failed > 1 ? `failed to start ${failed} times in a row (start_retries: ${this.opts.startRetries}); the last time: ` : '';
+          throw new PluginStartError(`${times}${(err as Error).message}`);
         }
         if (!Number.isFinite(this.opts.startRetries) && failed === 1) {
           // start_retries: no_limits: the host runs without this output meanwhile.

@@ -101,3 +101,23 @@ plugins:
     assert.match(line, why);
   }
 });
+
+test('sluice run exits with the plugin\'s error when an output\'s plugin fails start_retries times in a row at startup', async () => {
+  const dir = tempDir();
+  const s = Sluice.run(writeConfig(dir, `
+plugins:
+  early: { command: [${fixture('exits-early.ts')}] }
+pipeline:
+  inputs: [{ name: dummy, samples: 10 }]
+  outputs:
+    - { name: file, match: '*', path: ${dir}/out.jsonl }
+    - { name: early, match: '*', start_retries: 2 }
+`));
+  // Backoff between the two tries is 1 s; the exit must not wait for the ten-minute restart schedule.
+  const { code } = await s.exit(60_000);
+  assert.equal(code, 2);
+  const text = s.stderrText.join('\n');
+  assert.match(text, /sluice\.yaml:8:\d+: pipeline\.outputs\[1\]: failed to start 2 times in a row \(start_retries: 2\); the last time: plugin "early" exited before its handshake \(exit code 3\)/);
+  assert.match(text, /fatal: settings file missing/);
+  assert.equal(s.logs.filter((l) => l.msg === 'plugin failed to start; trying again').length, 1);
+});
