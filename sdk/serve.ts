@@ -250,7 +250,10 @@ export function serve<C = { [key: string]: any }>(plugin: OutputPlugin<C>): void
         if (draining) void drainNow();
       });
       // The host half-closed its side (before Shutdown): answer what is outstanding, then close ours.
-      call.on('end', () => void Promise.allSettled([...inFlight]).then(() => call.end()));
+      call.on('end', () => {
+        log.debug({ outstanding: inFlight.size }, 'the host half-closed the Flush stream; answering what is outstanding, then closing it');
+        void Promise.allSettled([...inFlight]).then(() => call.end());
+      });
       call.on('error', (err) => log.debug({ err }, 'flush stream closed'));
     },
     async Drain(call: any, cb: grpc.sendUnaryData<any>) {

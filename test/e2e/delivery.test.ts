@@ -196,3 +196,26 @@ pipeline:
     await s.exit();
   }
 });
+
+test('at a stop the host half-closes the Flush stream: the plugin ends it cleanly, never with Canceled', async () => {
+  const dir = tempDir();
+  const input = join(dir, 'in.log');
+  const out = join(dir, 'out.jsonl');
+  appendNumbered(input, 'l', 0, 1000);
+  const s = Sluice.run(writeConfig(dir, `
+service:
+  flush: 0.1
+  log_level: debug
+pipeline:
+  inputs:
+    - { name: tail, path: ${input}, read_from_head: on, exit_on_eof: on }
+  outputs:
+    - { name: file, match: '*', path: ${out} }
+`));
+  assert.equal((await s.exit()).code, 0);
+  assert.ok(complete(out, 'l', 1000));
+  await s.waitForLog((l) => l.msg === 'sluice stopped', 'the stop');
+  assert.ok(s.findLog((l) => l.output === 'file.0' && /^the host half-closed the Flush stream/.test(l.msg)), 'the plugin never saw the half-close');
+  const broken = s.logs.filter((l) => l.output === 'file.0' && l.msg === 'flush stream closed');
+  assert.deepEqual(broken.map((l) => l.err?.message ?? l.err), [], 'the plugin saw its Flush stream broken');
+});
