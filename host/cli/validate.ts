@@ -1,12 +1,13 @@
-// `sluice validate`: every static check, plus each plugin's Describe, so
-// that a plugin-specific key is checked without configuring anything.
-import { applySpec, unknownKeyMessage, type ConfigSpec, type KeyType } from '../../sdk/config-spec.ts';
+// `sluice validate`: every static check, plus each output's plugin: its
+// Describe checks the plugin's keys, and a version 2 plugin's validate-only
+// Configure runs its own checks, without configuring anything.
+import { applySpec, unknownKeyMessage, type ConfigSpec, type KeyError, type KeyType } from '../../sdk/config-spec.ts';
 import { OUTPUT_COMMON_SPEC } from '../config/schema.ts';
 import type { ConfigIssue, SluiceConfig } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import { PluginClient } from '../supervisor/plugin-client.ts';
 import { PluginProcess } from '../supervisor/plugin-process.ts';
-import type { DescribeResponse } from '../../sdk/protocol.ts';
+import type { ConfigError, DescribeResponse } from '../../sdk/protocol.ts';
 
 function specOf(d: DescribeResponse): ConfigSpec {
   const spec: { [k: string]: ConfigSpec[string] } = {};
@@ -24,11 +25,15 @@ function specOf(d: DescribeResponse): ConfigSpec {
   return spec;
 }
 
-async function describe(config: SluiceConfig['outputs'][number], log: Logger, version: string): Promise<DescribeResponse> {
-  const proc = await PluginProcess.start(config.command, { log, startTimeoutMs: config.startTimeout * 1000, logLevel: 'warn' });
+/** Describes the output's plugin, checks its keys, and has a version 2 plugin validate them (touching nothing). */
+async function check(o: SluiceConfig['outputs'][number], log: Logger, version: string): Promise<{ spec: ConfigSpec; errors: KeyError[]; rejected: ConfigError[] }> {
+  const proc = await PluginProcess.start(o.command, { log, startTimeoutMs: o.startTimeout * 1000, logLevel: 'warn' });
   const client = new PluginClient(proc.handshake);
   try {
-    return await client.describe(version, 10_000);
+    const spec = specOf(await client.describe(version, 10_000));
+    const { errors } = applySpec(spec, o.pluginConfig);
+    const rejected = !errors.length && proc.handshake.appVersion >= 2 ? await client.configure(o.instance, o.pluginConfig, true, 10_000) : [];
+    return { spec, errors, rejected };
   } finally {
     client.close();
     proc.kill('SIGKILL');
@@ -37,21 +42,21 @@ async function describe(config: SluiceConfig['outputs'][number], log: Logger, ve
 }
 
 export async function validatePlugins(config: SluiceConfig, log: Logger, version: string): Promise<ConfigIssue[]> {
+  const checked = await Promise.allSettled(config.outputs.map((o) => check(o, log, version)));
   const issues: ConfigIssue[] = [];
-  const described = new Map<string, Promise<DescribeResponse>>();
-  for (const o of config.outputs) {
-    if (!described.has(o.plugin)) described.set(o.plugin, describe(o, log, version));
-    try {
-      const d = await described.get(o.plugin)!;
-      const spec = specOf(d);
-      for (const e of applySpec(spec, o.pluginConfig).errors) {
-        // A typo of a host key (retry_limt) lands among the plugin's keys: suggest from both.
-        const message = e.key in spec ? e.message : unknownKeyMessage(e.key, [...Object.keys(spec), ...Object.keys(OUTPUT_COMMON_SPEC)]);
-        issues.push(config.locate([...o.path, e.key], message));
-      }
-    } catch (err) {
-      issues.push(config.locate([...o.path, 'name'], `plugin ${JSON.stringify(o.plugin)} could not be described: ${(err as Error).message}`));
+  checked.forEach((r, i) => {
+    const o = config.outputs[i]!;
+    if (r.status === 'rejected') {
+      issues.push(config.locate([...o.path, 'name'], `plugin ${JSON.stringify(o.plugin)} could not be checked: ${(r.reason as Error).message}`));
+      return;
     }
-  }
+    const { spec, errors, rejected } = r.value;
+    for (const e of errors) {
+      // A typo of a host key (retry_limt) lands among the plugin's keys: suggest from both.
+      const message = e.key in spec ? e.message : unknownKeyMessage(e.key, [...Object.keys(spec), ...Object.keys(OUTPUT_COMMON_SPEC)]);
+      issues.push(config.locate([...o.path, e.key], message));
+    }
+    for (const e of rejected) issues.push(config.locate(e.key ? [...o.path, e.key] : o.path, `rejected by plugin: ${e.message}`));
+  });
   return issues;
 }

@@ -4,8 +4,8 @@
 // of this plugin can duplicate a chunk but never lose one.
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { mkdirSync } from 'node:fs';
-import { serve, toJsonLine } from '../../sdk/index.ts';
+import { mkdirSync, statSync } from 'node:fs';
+import { ConfigureError, serve, toJsonLine } from '../../sdk/index.ts';
 
 interface Config {
   path: string;
@@ -54,6 +54,11 @@ serve<Config>({
     sync: { type: 'bool', default: false, description: 'fdatasync after every chunk before answering OK' },
     mkdir: { type: 'bool', default: true, description: 'Create the parent directory if it is missing' },
   },
+  validate(config) {
+    const st = statSync(config.path, { throwIfNoEntry: false });
+    if (st?.isDirectory()) throw new ConfigureError([{ key: 'path', message: `${config.path} is a directory; path names the file to append to` }]);
+  },
+  // Runs once the instance this one replaces has exited (a reload), so the partial line it cuts is never another process's write in progress.
   async configure(config, ctx) {
     if (config.mkdir) mkdirSync(dirname(config.path), { recursive: true });
     file = await open(config.path, 'a+');

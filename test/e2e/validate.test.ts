@@ -143,6 +143,10 @@ const CASES: Case[] = [
     line: 10, col: 7, path: 'pipeline.outputs[0].pathh', message: 'unknown key; did you mean "path"?',
   },
   {
+    title: 'a path the file plugin refuses in its validate-only Configure', fixture: 'file-plugin-path-is-directory.yaml',
+    line: 9, col: 7, path: 'pipeline.outputs[0].path', message: 'rejected by plugin: /tmp is a directory; path names the file to append to',
+  },
+  {
     title: 'unknown filter', fixture: 'unknown-filter.yaml',
     line: 6, col: 13, path: 'pipeline.filters[0].name', message: 'unknown filter "grep": this version of sluice has no built-in filters yet',
   },
