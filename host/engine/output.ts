@@ -245,7 +245,8 @@ export class Output {
     for (const s of this.inFlight.values()) {
       if (s.sentAt > limit) continue;
       this.metrics.outTimeouts.inc(this.labels);
-      this.supervisor.kill(`left chunk ${s.d.chunk.id} unanswered for flush_timeout (${this.opts.flushTimeoutMs / 1000} s): hung`, !this.retired);
+      // Retired or stopping, the process is not restarted: its chunks go to the next instance or stay undelivered.
+      this.supervisor.kill(`left chunk ${s.d.chunk.id} unanswered for flush_timeout (${this.opts.flushTimeoutMs / 1000} s): hung`, !this.retired && !this.unlimited);
       return;
     }
   }

@@ -52,13 +52,16 @@ const BACKOFF_CAP_S = 60;
 /** Ready this long and the next crash starts the backoff over. */
 const STABLE_MS = 60_000;
 const KILL_WAIT_MS = 2_000;
+/** start_retries no_limits, for a reload's new instance: the reload is refused after this many failed starts. */
+const RELOAD_START_TRIES = 3;
 
 interface Generation {
   proc: PluginProcess;
   client: PluginClient;
   stream?: ClientDuplexStream<FlushRequest, FlushResult>;
-  /** Resolves when the plugin answers a drain marker (version 2). */
+  /** Resolves when the plugin answers the drain marker drainSeq (version 2). */
   drained?: () => void;
+  drainSeq?: number;
   gone: boolean;
 }
 
@@ -117,12 +120,14 @@ export class PluginSupervisor {
           this.state = 'failed';
           throw err;
         }
-        if (++failed >= this.opts.startRetries) {
+        // A reload's new instance never starts in the background: it would act beside the instance it replaces.
+        const limit = validateOnly && !Number.isFinite(this.opts.startRetries) ? RELOAD_START_TRIES : this.opts.startRetries;
+        if (++failed >= limit) {
           this.state = 'failed';
-          const times = failed > 1 ? `failed to start ${failed} times in a row (start_retries: ${this.opts.startRetries}); the last time: ` : '';
+          const times = failed > 1 ? `failed to start ${failed} times in a row (start_retries: ${limit}); the last time: ` : '';
           throw new PluginStartError(`${times}${(err as Error).message}`);
         }
-        if (!Number.isFinite(this.opts.startRetries) && failed === 1) {
+        if (!Number.isFinite(limit) && failed === 1) {
           // start_retries: no_limits: the host runs without this output meanwhile.
           this.launchFailed(err as Error);
           return;
@@ -198,8 +203,10 @@ export class PluginSupervisor {
     const stream = gen.client.openFlush();
     gen.stream = stream;
     stream.on('data', (r: FlushResult) => {
-      if (r.drained) gen.drained?.();
-      else this.hooks.answer(r);
+      if (r.drained) {
+        if (Number(r.send_seq) === gen.drainSeq) gen.drained?.();
+        else this.log.warn({ send_seq: r.send_seq }, 'plugin answered a drain marker that was not sent; ignored');
+      } else this.hooks.answer(r);
     });
     stream.on('error', (err) => this.streamBroken(gen, err.message));
     stream.on('end', () => this.streamBroken(gen, 'the plugin closed the Flush stream'));
@@ -301,6 +308,7 @@ export class PluginSupervisor {
     if (!gen || gen.gone || !gen.stream || (this.state !== 'ready' && this.state !== 'draining')) return;
     this.state = 'draining';
     if (gen.proc.handshake.appVersion >= 2) {
+      gen.drainSeq = seq;
       const answered = new Promise<void>((r) => (gen.drained = r));
       gen.stream.write({ chunk_id: '', tag: '', events: Buffer.alloc(0), count: 0, attempt: 0, send_seq: seq, drain: true, deadline_ms: deadlineMs });
       await timeout(answered, deadlineMs);
