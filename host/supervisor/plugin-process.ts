@@ -107,7 +107,7 @@ export function forwardLine(log: Logger, line: string): void {
     if (rec && typeof rec === 'object' && !Array.isArray(rec)) {
       const side = hostSide(log);
       const { level, text, out, plugin } = splitRecord(rec as { [k: string]: unknown }, side);
-      const nested: { [k: string]: unknown } = {};
+      const nested: { [k: string]: unknown } = Object.create(null);
       for (const [k, v] of Object.entries(plugin)) {
         if (side.reserved.has(k)) nested[k] = v;
         else out[k] = v;
@@ -122,7 +122,8 @@ export function forwardLine(log: Logger, line: string): void {
 
 /** The record's level, message and host-named keys (`out`), and the plugin's own fields. */
 function splitRecord(rec: { [k: string]: unknown }, side: HostSide): { level: string; text: string; out: { [k: string]: unknown }; plugin: { [k: string]: unknown } } {
-  const out: { [k: string]: unknown } = {};
+  // No prototype: a plugin field named __proto__ stays a field.
+  const out: { [k: string]: unknown } = Object.create(null);
   if ('@level' in rec || '@message' in rec) {
     const { '@level': lv, '@message': msg, '@timestamp': ts, '@module': mod, '@caller': caller, ...plugin } = rec;
     const level = levelName(lv);
@@ -137,12 +138,19 @@ function splitRecord(rec: { [k: string]: unknown }, side: HostSide): { level: st
   const level = levelName(lv);
   if (!level && lv !== undefined) plugin.level = lv;
   if (msg !== undefined && typeof msg !== 'string') plugin.msg = msg;
-  if (time !== undefined) out.plugin_time = typeof time === 'number' ? new Date(time).toISOString() : time;
+  if (time !== undefined) out.plugin_time = isoTime(time);
   // pino's pid is the plugin's own pid, which the host already logs as
   // plugin_pid; a different one (a wrapper's child, a worker) is kept.
   if (pid !== undefined && pid !== side.pluginPid) plugin.pid = pid;
   if (host !== undefined && host !== HOSTNAME) plugin.hostname = host;
   return { level: level ?? 'info', text: typeof msg === 'string' ? msg : '', out, plugin };
+}
+
+/** pino's epoch milliseconds as an ISO date; anything else as written (toISOString throws on out-of-range dates, and a throw here would take the host down). */
+function isoTime(time: unknown): unknown {
+  if (typeof time !== 'number') return time;
+  const d = new Date(time);
+  return Number.isNaN(d.getTime()) ? time : d.toISOString();
 }
 
 /** Removes a plugin's private directory; a failure is logged, never thrown (it would crash the host). */

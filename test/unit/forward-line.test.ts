@@ -61,6 +61,19 @@ describe('forwardLine', () => {
     });
   });
 
+  test('a field named __proto__ is just a field', () => {
+    const { log, lines } = hostLog();
+    forwardLine(log, '{"level":30,"msg":"odd","__proto__":{"output":"evil"},"n":1}');
+    assert.equal(lines[0].output, 'out.0');
+    assert.equal(lines[0].n, 1);
+  });
+
+  test('a time that is no date is kept as written', () => {
+    const { log, lines } = hostLog();
+    forwardLine(log, '{"level":30,"msg":"far","time":1e300}');
+    assert.equal(lines[0].plugin_time, 1e300);
+  });
+
   test('plain text, blank lines, and JSON that is not an object', () => {
     const { log, lines } = hostLog();
     forwardLine(log, 'panic: runtime error');
