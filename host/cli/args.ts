@@ -2,6 +2,7 @@
 // run the pipeline without what the operator asked for (`--wacth` runs without
 // reloads, and nobody notices until the first edit does nothing).
 import { parseArgs } from 'node:util';
+import { didYouMean } from '../../sdk/config-spec.ts';
 
 export type Command = 'run' | 'validate';
 
@@ -43,38 +44,13 @@ const ALL_USAGE = `${COMMANDS.run.usage}\n  ${COMMANDS.validate.usage}\n  sluice
 const usageOf = (command: Command | undefined) => `usage: ${command ? COMMANDS[command].usage : ALL_USAGE}\n"sluice --help" explains every command and flag.`;
 
 /**
- * Optimal string alignment distance: Levenshtein plus a swap of two
- * neighbours as one edit, the most common typo (`wacth`, `levle`).
+ * The known name `typed` was probably meant to be: the one the config checks
+ * use for unknown keys, or a longer name it is part of (`--level` for
+ * `--log-level`).
  */
-export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[a.length]![b.length]!;
-}
-
-/** The candidate closest to `typed`, if it is close enough to be what was meant. */
 export function closest(typed: string, candidates: string[]): string | undefined {
   const t = typed.toLowerCase();
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(t, c);
-    // A third of the word may be wrong; or a part of a longer name (`--level` for `--log-level`).
-    const near = d <= Math.max(1, Math.floor(c.length / 3)) || (t.length >= 3 && (c.startsWith(t) || c.endsWith(t)));
-    if (near && d < bestD) {
-      best = c;
-      bestD = d;
-    }
-  }
-  return best;
+  return didYouMean(t, candidates) ?? (t.length >= 3 ? candidates.find((c) => c.startsWith(t) || c.endsWith(t)) : undefined);
 }
 
 const dashed = (name: string) => (name.length === 1 ? `-${name}` : `--${name}`);
