@@ -2,13 +2,13 @@
 // The sluice command line.
 import { readFileSync, watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Reloader } from '../reload/reloader.ts';
 import { Metrics } from '../api/metrics.ts';
 import { plugins, startApi } from '../api/server.ts';
 import { loadConfig, type ConfigIssue } from '../config/load.ts';
 import { Pipeline, PipelineConfigError } from '../engine/pipeline.ts';
 import { LOG_LEVELS, createLogger, type Logger } from '../log.ts';
+import { UsageError, closest, parseCommandLine, type Parsed } from './args.ts';
 import { EXIT } from './exit-codes.ts';
 import { validatePlugins } from './validate.ts';
 import { VERSION } from './version.ts';
@@ -138,27 +138,21 @@ async function run(file: string, logLevel: string | undefined, watch: boolean): 
 }
 
 async function main(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: false,
-    options: {
-      config: { type: 'string', short: 'c' },
-      'log-level': { type: 'string' },
-      watch: { type: 'boolean', short: 'w' },
-      version: { type: 'boolean', short: 'V' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.version) return void process.stdout.write(`sluice ${VERSION}\n`);
-  const [command] = positionals;
-  if (values.help || !command) return void process.stdout.write(USAGE);
-  if (command !== 'run' && command !== 'validate') fail(EXIT.CONFIG, `unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-  const file = values.config;
-  if (typeof file !== 'string') fail(EXIT.CONFIG, `sluice ${command} needs a config file: sluice ${command} -c FILE`);
-  const level = values['log-level'];
-  if (level !== undefined && !LOG_LEVELS.includes(String(level))) fail(EXIT.CONFIG, `--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
-  if (command === 'run') return run(file, level as string | undefined, values.watch === true);
+  let args: Parsed;
+  try {
+    args = parseCommandLine(argv);
+  } catch (err) {
+    if (err instanceof UsageError) fail(EXIT.CONFIG, `sluice: ${err.message}\n${err.usage}`);
+    throw err;
+  }
+  if (args.kind === 'version') return void process.stdout.write(`sluice ${VERSION}\n`);
+  if (args.kind === 'help') return void process.stdout.write(USAGE);
+  const { kind: command, config: file, logLevel: level } = args;
+  if (level !== undefined && !LOG_LEVELS.includes(level)) {
+    const hint = closest(level, LOG_LEVELS);
+    fail(EXIT.CONFIG, `sluice: --log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}${hint ? `; did you mean ${hint}?` : ''}`);
+  }
+  if (command === 'run') return run(file, level, args.watch);
 
   const { config, issues } = loadConfig(file);
   if (!config) printIssues(issues);

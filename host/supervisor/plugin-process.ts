@@ -1,7 +1,7 @@
 // Starting one plugin process: spawn in its own process group, read the
 // handshake line, forward stderr into the host log, kill the whole group.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Logger } from '../log.ts';
@@ -51,29 +51,116 @@ function eachLine(stream: NodeJS.ReadableStream, onLine: (line: string) => void)
   });
 }
 
-/** A plugin's stderr line into the host log: JSON lines keep their level and fields. */
+const LEVEL_NAMES = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+/**
+ * Keys the host writes on every forwarded line (pino's own, the root logger's
+ * base, and what forwardLine adds). A plugin field with one of these names, or
+ * with the name of one of the host logger's bindings, goes under `fields`:
+ * otherwise pino would write the key twice and readers keep the last one,
+ * letting a plugin pose as another output or process.
+ */
+const HOST_KEYS = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'module', 'caller', 'plugin_time', 'stderr', 'fields']);
+const HOSTNAME = hostname();
+
+interface HostSide {
+  reserved: Set<string>;
+  pluginPid: unknown;
+}
+// bindings() parses JSON: once per logger, not once per line.
+const hostSides = new WeakMap<Logger, HostSide>();
+function hostSide(log: Logger): HostSide {
+  let side = hostSides.get(log);
+  if (!side) {
+    const bindings = log.bindings();
+    side = { reserved: new Set([...HOST_KEYS, ...Object.keys(bindings)]), pluginPid: bindings.plugin_pid };
+    hostSides.set(log, side);
+  }
+  return side;
+}
+
+function levelName(lv: unknown): string | undefined {
+  const name = typeof lv === 'number' ? PINO_LEVELS[lv] : typeof lv === 'string' ? lv.toLowerCase() : undefined;
+  return name && LEVEL_NAMES.has(name) ? name : undefined;
+}
+
+/**
+ * A plugin's stderr line into the host log (docs/protocol.md, "Logging on
+ * stderr"). Two JSON shapes are understood:
+ * - hclog (go-plugin, any line with `@level` or `@message`): `@level`,
+ *   `@message`, `@timestamp`, `@module`, `@caller` are the record; `level`,
+ *   `msg`, `pid`, `time`... are then ordinary fields of the plugin's, since
+ *   hclog writes the caller's key/value pairs next to its own @-keys.
+ * - pino, slog and the like: `level`, `msg`, `time`, `pid`, `hostname`.
+ * The plugin's fields stay top-level unless the host uses the name; those go
+ * under `fields`. Nothing the plugin writes is dropped unless it only repeats
+ * what the host already says (its pid, the host's hostname).
+ */
 export function forwardLine(log: Logger, line: string): void {
   if (!line.trim()) return;
   if (line.startsWith('{')) {
+    let rec: unknown;
     try {
-      const rec = JSON.parse(line);
-      if (rec && typeof rec === 'object') {
-        const { level, msg, time: _t, hostname: _h, pid: _p, '@level': hcLevel, '@message': hcMsg, '@timestamp': _ts, ...fields } = rec;
-        // pino's numeric or named levels, and hclog's @level/@message (go-plugin).
-        const lv = level ?? hcLevel;
-        const name = typeof lv === 'number' ? PINO_LEVELS[lv] : typeof lv === 'string' ? lv.toLowerCase() : undefined;
-        const fn = name && name in PINO_LEVEL_SET ? name : 'info';
-        const text = typeof msg === 'string' ? msg : typeof hcMsg === 'string' ? hcMsg : '';
-        (log as any)[fn](fields, text);
-        return;
-      }
+      rec = JSON.parse(line);
     } catch {
       // not JSON after all: forwarded as text below
+    }
+    if (rec && typeof rec === 'object' && !Array.isArray(rec)) {
+      const side = hostSide(log);
+      const { level, text, out, plugin } = splitRecord(rec as { [k: string]: unknown }, side);
+      const nested: { [k: string]: unknown } = Object.create(null);
+      for (const [k, v] of Object.entries(plugin)) {
+        if (side.reserved.has(k)) nested[k] = v;
+        else out[k] = v;
+      }
+      if (Object.keys(nested).length) out.fields = nested;
+      log[level as 'info'](out, text);
+      return;
     }
   }
   log.info({ stderr: true }, line);
 }
-const PINO_LEVEL_SET = { trace: 1, debug: 1, info: 1, warn: 1, error: 1, fatal: 1 };
+
+/** The record's level, message and host-named keys (`out`), and the plugin's own fields. */
+function splitRecord(rec: { [k: string]: unknown }, side: HostSide): { level: string; text: string; out: { [k: string]: unknown }; plugin: { [k: string]: unknown } } {
+  // No prototype: a plugin field named __proto__ stays a field.
+  const out: { [k: string]: unknown } = Object.create(null);
+  if ('@level' in rec || '@message' in rec) {
+    const { '@level': lv, '@message': msg, '@timestamp': ts, '@module': mod, '@caller': caller, ...plugin } = rec;
+    const level = levelName(lv);
+    // An unknown level is logged at info and kept, so nothing is lost.
+    if (!level && lv !== undefined) plugin['@level'] = lv;
+    if (ts !== undefined) out.plugin_time = ts;
+    if (mod !== undefined) out.module = mod;
+    if (caller !== undefined) out.caller = caller;
+    return { level: level ?? 'info', text: typeof msg === 'string' ? msg : msg === undefined ? '' : JSON.stringify(msg), out, plugin };
+  }
+  const { level: lv, msg, time, pid, hostname: host, ...plugin } = rec;
+  const level = levelName(lv);
+  if (!level && lv !== undefined) plugin.level = lv;
+  if (msg !== undefined && typeof msg !== 'string') plugin.msg = msg;
+  if (time !== undefined) out.plugin_time = isoTime(time);
+  // pino's pid is the plugin's own pid, which the host already logs as
+  // plugin_pid; a different one (a wrapper's child, a worker) is kept.
+  if (pid !== undefined && pid !== side.pluginPid) plugin.pid = pid;
+  if (host !== undefined && host !== HOSTNAME) plugin.hostname = host;
+  return { level: level ?? 'info', text: typeof msg === 'string' ? msg : '', out, plugin };
+}
+
+/** pino's epoch milliseconds as an ISO date; anything else as written (toISOString throws on out-of-range dates, and a throw here would take the host down). */
+function isoTime(time: unknown): unknown {
+  if (typeof time !== 'number') return time;
+  const d = new Date(time);
+  return Number.isNaN(d.getTime()) ? time : d.toISOString();
+}
+
+/** Removes a plugin's private directory; a failure is logged, never thrown (it would crash the host). */
+function removeDir(dir: string, log: Logger): void {
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  } catch (err) {
+    log.warn({ dir, err: (err as Error).message }, 'cannot remove the plugin\'s private directory; delete it by hand');
+  }
+}
 
 export class PluginProcess {
   readonly pid: number;
@@ -113,15 +200,26 @@ export class PluginProcess {
         [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE,
         PLUGIN_PROTOCOL_VERSIONS: APP_PROTOCOL_VERSIONS.join(','),
         PLUGIN_UNIX_SOCKET_DIR: socketDir,
+        // go-plugin 1.0.1 ignores PLUGIN_UNIX_SOCKET_DIR and makes its socket
+        // in $TMPDIR; pointing TMPDIR here too means whatever a plugin leaves
+        // behind (even when SIGKILLed) goes when the directory goes.
+        TMPDIR: socketDir,
         [HOST_STDOUT_FD_ENV]: '3',
         SLUICE_LOG_LEVEL: opts.logLevel,
       },
     });
-    const exited: Promise<Exit> = child.then(
-      (r) => ({ code: r.exitCode, signal: r.signal, ...(r.failed && r.exitCode === undefined && !r.signal ? { error: r.originalMessage || r.shortMessage } : {}) }),
-      (err: Error) => ({ code: undefined, signal: undefined, error: err.message }),
-    );
-    void exited.then(() => rmSync(socketDir, { recursive: true, force: true }));
+    // The directory is removed before `exited` resolves, so whoever waits
+    // for the exit (a stopping host about to call process.exit) never
+    // outruns the cleanup.
+    const exited: Promise<Exit> = child
+      .then(
+        (r): Exit => ({ code: r.exitCode, signal: r.signal, ...(r.failed && r.exitCode === undefined && !r.signal ? { error: r.originalMessage || r.shortMessage } : {}) }),
+        (err: Error): Exit => ({ code: undefined, signal: undefined, error: err.message }),
+      )
+      .then((e) => {
+        removeDir(socketDir, opts.log);
+        return e;
+      });
     const stderrTail: string[] = [];
     let log = opts.log;
     if (child.pid !== undefined) log = log.child({ plugin_pid: child.pid });
