@@ -1,6 +1,6 @@
 // serve(): turns an output plugin definition into a process that speaks the
 // sluice plugin protocol (docs/protocol.md).
-import { mkdtempSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { format } from 'node:util';
@@ -288,6 +288,8 @@ export function serve<C = { [key: string]: any }>(plugin: OutputPlugin<C>): void
     }
     clearTimeout(timer);
     server.forceShutdown();
+    // The host removes this directory too, unless it was killed first.
+    rmSync(dir, { recursive: true, force: true });
     process.exit(code);
   }
 

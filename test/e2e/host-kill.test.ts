@@ -1,7 +1,7 @@
 // Acceptance: after kill -9 of the host, no plugin process is alive 2 s later.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 
 /** Alive and not a zombie waiting for a reaper. */
@@ -14,7 +14,13 @@ function running(pid: number): boolean {
   }
 }
 
-test('kill -9 of the host leaves no plugin process behind', async () => {
+/** The plugin's private directory, from its environment. */
+function socketDir(pid: number): string {
+  const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  return env.find((e) => e.startsWith('PLUGIN_UNIX_SOCKET_DIR='))!.split('=')[1]!;
+}
+
+test('kill -9 of the host leaves no plugin process behind, nor its private directory', async () => {
   const dir = tempDir();
   const s = Sluice.run(writeConfig(dir, `
 service:
@@ -39,9 +45,13 @@ pipeline:
   }, 'all plugins ready');
   assert.equal(pids.length, 3);
   for (const pid of pids) assert.ok(running(pid));
+  const dirs = pids.map(socketDir);
+  for (const d of dirs) assert.ok(existsSync(d));
   s.kill('SIGKILL');
   await s.exit();
   const killedAt = Date.now();
   await waitFor(() => pids.every((p) => !running(p)), 'plugins to exit', 2_000, 20);
   assert.ok(Date.now() - killedAt <= 2_000);
+  // Nobody is left to remove them but the plugins themselves, on their way out.
+  assert.deepEqual(dirs.filter((d) => existsSync(d)), []);
 });
