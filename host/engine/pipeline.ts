@@ -46,6 +46,7 @@ export class Pipeline {
     this.store = new ChunkStore({
       rejectedPath: rejected,
       path: svc['storage.path'], sync: svc['storage.sync'], checksum: svc['storage.checksum'], maxChunksUp: svc['storage.max_chunks_up'],
+      maxMemory: svc['storage.max_memory'] || Infinity,
     }, {
       sealed: (c) => this.route(c),
       paused: (name, why) => {

@@ -24,6 +24,8 @@ export interface StoreOptions {
   sync: 'normal' | 'full';
   checksum: boolean;
   maxChunksUp: number;
+  /** storage.max_memory: bytes of chunks (open and sealed) held in memory by all inputs together. */
+  maxMemory: number;
   /** The dead-letter directory: never loaded as backlog, even inside path. */
   rejectedPath?: string;
 }
@@ -41,7 +43,7 @@ export class InputAccount {
   storage: StorageType;
   memBufLimit: number;
   pauseOnChunksOverlimit: boolean;
-  /** Bytes of this input's chunks held in memory. */
+  /** Bytes this input's chunks hold in memory: allocated buffers of its open chunks, and its sealed chunks that are up. */
   bytes = 0;
   /** This input's live chunks (memory and disk). */
   chunks = 0;
@@ -66,12 +68,20 @@ export class InputAccount {
   }
 }
 
+/** Where an open chunk's buffer starts: 1,000 quiet tags hold 4 MiB, not 2 GiB. */
+const MIN_OPEN_BYTES = 4 * 1024;
+
+/** The buffer of a full open chunk: the target, and room for the record that crosses it. */
+const FULL_OPEN_BYTES = CHUNK_TARGET_BYTES + SLACK_BYTES;
+
 /** Writes one tag's events of one input into chunks. */
 export class ChunkWriter {
   private readonly store: ChunkStore;
   readonly account: InputAccount;
   readonly tag: string;
   private open: OpenChunk | undefined;
+  /** Size of this writer's last chunk: a busy tag starts its next chunk at full size, a quiet one small. */
+  private lastSize = 0;
   /** Called after a chunk of this writer is stored (written to disk, with filesystem storage). */
   onStored: ((chunk: Chunk) => void) | undefined;
   constructor(store: ChunkStore, account: InputAccount, tag: string) {
@@ -83,10 +93,25 @@ export class ChunkWriter {
   reserve(bytes: number): OpenChunk {
     const o = this.open;
     if (o && o.room() >= bytes) return o;
-    if (o && o.count > 0) this.seal();
-    const c = new OpenChunk(this.tag, Math.max(CHUNK_TARGET_BYTES + SLACK_BYTES, bytes));
-    this.open = c;
-    return c;
+    return this.makeRoom(bytes);
+  }
+  /**
+   * Off the hot path: grows the open chunk geometrically up to the target
+   * (copies add up to less than one chunk), or seals it and opens the next.
+   */
+  private makeRoom(bytes: number): OpenChunk {
+    let o = this.open;
+    if (o && o.size + bytes <= FULL_OPEN_BYTES) {
+      const from = o.buf.length;
+      o.resize(Math.min(FULL_OPEN_BYTES, Math.max(from * 2, o.size + bytes)));
+      this.store.openResized(this.account, o.buf.length - from);
+      return o;
+    }
+    if (o) this.seal();
+    const start = this.lastSize >= CHUNK_TARGET_BYTES / 2 ? FULL_OPEN_BYTES : Math.min(FULL_OPEN_BYTES, Math.max(MIN_OPEN_BYTES, 2 ** Math.ceil(Math.log2(this.lastSize + 1))));
+    o = this.open = new OpenChunk(this.tag, Math.max(start, bytes));
+    this.store.openResized(this.account, o.buf.length);
+    return o;
   }
   /** Call after writing: seals the chunk once it reached the target size. */
   commit(): void {
@@ -98,13 +123,20 @@ export class ChunkWriter {
   }
   seal(): void {
     const o = this.open;
+    if (!o) return;
     this.open = undefined;
-    if (!o || o.count === 0) return;
+    this.store.openResized(this.account, -o.buf.length);
+    if (o.count === 0) return;
+    this.lastSize = o.size;
     const chunk = o.seal(this.account.name);
     this.store.accept(chunk, this.account, this.onStored);
   }
   get openEvents(): number {
     return this.open?.count ?? 0;
+  }
+  /** Bytes allocated for the open chunk. */
+  get openBytes(): number {
+    return this.open?.buf.length ?? 0;
   }
 }
 
@@ -117,6 +149,8 @@ export class ChunkStore {
   /** Live chunks, oldest first. */
   private readonly live = new Map<Chunk, InputAccount>();
   private up = 0;
+  /** Bytes held by every account: what storage.max_memory bounds. */
+  private memBytes = 0;
   private readonly deliveries: DeliveryLog | undefined;
   /** Outputs that acknowledged a live filesystem chunk: what a compacted deliveries.log holds. */
   private readonly ackedBy = new Map<Chunk, Set<string>>();
@@ -179,10 +213,20 @@ export class ChunkStore {
   private add(chunk: Chunk, account: InputAccount): void {
     this.live.set(chunk, account);
     account.chunks++;
-    if (chunk.data) {
-      account.bytes += chunk.size;
-      this.up++;
-    }
+    if (chunk.data) this.hold(account, chunk.size, 1);
+  }
+
+  private hold(a: InputAccount, bytes: number, chunks: number): void {
+    a.bytes += bytes;
+    this.memBytes += bytes;
+    this.up += chunks;
+  }
+
+  /** A writer allocated (or freed) bytes for an open chunk; an input that goes over a limit is paused at once. */
+  openResized(a: InputAccount, delta: number): void {
+    a.bytes += delta;
+    this.memBytes += delta;
+    if (delta > 0 && !a.paused && this.overLimit(a)) this.balance();
   }
 
   /** The chunk's events, read back from disk if the chunk is down. Never refused. */
@@ -190,9 +234,9 @@ export class ChunkStore {
     if (chunk.data) return chunk.data;
     const data = readChunkData(chunk.file!);
     chunk.data = data;
-    this.up++;
     const a = this.live.get(chunk);
-    if (a) a.bytes += chunk.size;
+    if (a) this.hold(a, chunk.size, 1);
+    else this.up++;
     return data;
   }
 
@@ -217,8 +261,7 @@ export class ChunkStore {
     this.live.delete(chunk);
     a.chunks--;
     if (chunk.data) {
-      a.bytes -= chunk.size;
-      this.up--;
+      this.hold(a, -chunk.size, -1);
       chunk.data = undefined;
     }
     chunk.onRelease?.();
@@ -239,18 +282,19 @@ export class ChunkStore {
   }
 
   /**
-   * Keeps chunks in memory within storage.max_chunks_up by putting idle
-   * filesystem chunks down, oldest first; then pauses or resumes inputs.
+   * Keeps chunks in memory within storage.max_chunks_up and storage.max_memory
+   * by putting idle filesystem chunks down, oldest first; then pauses or
+   * resumes inputs.
    */
   private balance(): void {
+    const { maxChunksUp, maxMemory } = this.opts;
     // Down to one under the bound, so inputs paused at the bound can resume.
-    if (this.up >= this.opts.maxChunksUp) {
+    if (this.up >= maxChunksUp || this.memBytes >= maxMemory) {
       for (const [c, a] of this.live) {
-        if (this.up < this.opts.maxChunksUp) break;
+        if (this.up < maxChunksUp && this.memBytes < maxMemory) break;
         if (!c.file || !c.data || c.busy > 0) continue;
         c.data = undefined;
-        this.up--;
-        a.bytes -= c.size;
+        this.hold(a, -c.size, -1);
       }
     }
     for (const a of this.accounts.values()) {
@@ -266,8 +310,11 @@ export class ChunkStore {
   }
 
   private overLimit(a: InputAccount): string | undefined {
+    if (a.bytes <= 0) return undefined;
     if (a.storage === 'memory' && a.memBufLimit > 0 && a.bytes >= a.memBufLimit) return 'mem_buf_limit';
-    if ((a.storage === 'memory' || a.pauseOnChunksOverlimit) && this.up >= this.opts.maxChunksUp && a.bytes > 0) return 'storage.max_chunks_up';
+    if ((a.storage === 'memory' || a.pauseOnChunksOverlimit) && this.up >= this.opts.maxChunksUp) return 'storage.max_chunks_up';
+    // Filesystem chunks that cannot go down (in flight, or their file could not be written) end here too.
+    if (this.memBytes >= this.opts.maxMemory) return 'storage.max_memory';
     return undefined;
   }
 
@@ -328,8 +375,8 @@ export class ChunkStore {
     this.events.quarantined(to, reason);
   }
 
-  /** Sealed chunks not yet released, and events still in open chunks. */
-  get held(): { chunks: number; up: number; down: number; busy: number; bytes: number; openEvents: number } {
+  /** Sealed chunks not yet released, events still in open chunks, and the bytes all of them hold in memory. */
+  get held(): { chunks: number; up: number; down: number; busy: number; bytes: number; openEvents: number; openBytes: number; memBytes: number } {
     let bytes = 0;
     let busy = 0;
     for (const c of this.live.keys()) {
@@ -337,8 +384,12 @@ export class ChunkStore {
       if (c.busy) busy++;
     }
     let openEvents = 0;
-    for (const w of this.writers) openEvents += w.openEvents;
-    return { chunks: this.live.size, up: this.up, down: this.live.size - this.up, busy, bytes, openEvents };
+    let openBytes = 0;
+    for (const w of this.writers) {
+      openEvents += w.openEvents;
+      openBytes += w.openBytes;
+    }
+    return { chunks: this.live.size, up: this.up, down: this.live.size - this.up, busy, bytes, openEvents, openBytes, memBytes: this.memBytes };
   }
 
   get inputs(): InputAccount[] {
