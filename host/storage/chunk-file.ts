@@ -12,7 +12,7 @@
 //   20     8    creation time, ms since the epoch (float64 BE)
 //   28     T    tag, UTF-8
 //   28+T   D    events, MessagePack
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -70,14 +70,20 @@ export function writeChunkFile(path: string, h: ChunkHeader, data: Buffer, fsync
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, encodeHeader(h, data.length));
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    if (fsync) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      writeSync(fd, encodeHeader(h, data.length));
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      if (fsync) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    // A half-written file on a full disk takes the space that the next write needs.
+    rmSync(tmp, { force: true });
+    throw err;
   }
-  renameSync(tmp, path);
   // The rename itself survives a power loss only once the directory is synced.
   if (fsync) {
     const dir = openSync(dirname(path), 'r');

@@ -13,10 +13,14 @@ import { DeliveryLog } from './delivery-log.ts';
 /** How many acknowledged chunks are released between rewrites of deliveries.log. */
 const COMPACT_AFTER_RELEASES = 1000;
 
+/** After a failed write of deliveries.log, how long before a whole rewrite is tried again. */
+const DELIVERY_LOG_RETRY_MS = 1000;
+
 /** Room kept at the end of a chunk buffer so the record that crosses the target still fits. */
 const SLACK_BYTES = 64 * 1024;
 
 export type StorageType = 'memory' | 'filesystem';
+export type StorageWrite = 'chunk' | 'delivery_log';
 
 export interface StoreOptions {
   /** storage.path; required when any input uses filesystem storage. */
@@ -35,7 +39,10 @@ export interface StoreEvents {
   paused(input: string, why: string): void;
   resumed(input: string): void;
   quarantined(file: string, reason: string): void;
-  writeFailed(file: string, reason: string): void;
+  /** A write failed (disk full, ...); `first` is true for the first failure since writes last worked. */
+  writeFailed(what: StorageWrite, file: string, reason: string, first: boolean): void;
+  /** Writes of this kind work again after failures. */
+  writeResumed(what: StorageWrite): void;
 }
 
 export class InputAccount {
@@ -155,6 +162,9 @@ export class ChunkStore {
   /** Outputs that acknowledged a live filesystem chunk: what a compacted deliveries.log holds. */
   private readonly ackedBy = new Map<Chunk, Set<string>>();
   private releasedSinceCompaction = 0;
+  /** Kinds of write failing now: logged once per outage, and deliveries.log is only rewritten whole until it works. */
+  private readonly failing = new Set<StorageWrite>();
+  private deliveryLogRetryAt = 0;
   quarantined = 0;
 
   constructor(opts: StoreOptions, events: StoreEvents, log: Logger) {
@@ -199,9 +209,14 @@ export class ChunkStore {
       try {
         writeChunkFile(file, chunk, chunk.data!, this.opts.sync === 'full');
         chunk.file = file;
+        if (this.failing.delete('chunk')) {
+          this.events.writeResumed('chunk');
+          // Space is back: the delivery log need not wait for the next acknowledgement.
+          if (this.failing.has('delivery_log')) this.rewriteDeliveries();
+        }
       } catch (err) {
         // Not durable, but not lost: delivered from memory, and tail positions wait for its delivery.
-        this.events.writeFailed(file, (err as Error).message);
+        this.writeFailed('chunk', file, err);
       }
     }
     this.add(chunk, account);
@@ -247,7 +262,39 @@ export class ChunkStore {
     let set = this.ackedBy.get(chunk);
     if (!set) this.ackedBy.set(chunk, (set = new Set()));
     set.add(output);
-    this.deliveries?.record(chunk.id, output);
+    if (!this.deliveries) return;
+    if (this.failing.has('delivery_log')) {
+      // A failed append may have torn the last line: only a whole rewrite may write again.
+      if (Date.now() >= this.deliveryLogRetryAt) this.rewriteDeliveries();
+      return;
+    }
+    try {
+      this.deliveries.record(chunk.id, output);
+    } catch (err) {
+      this.writeFailed('delivery_log', this.deliveries.file, err);
+    }
+  }
+
+  /** Rewrites deliveries.log with the live entries (ackedBy holds them all, written or not). */
+  private rewriteDeliveries(): void {
+    if (!this.deliveries) return;
+    this.releasedSinceCompaction = 0;
+    try {
+      this.deliveries.compact(new Map([...this.ackedBy].map(([c, outs]) => [c.id, outs])));
+      if (this.failing.delete('delivery_log')) this.events.writeResumed('delivery_log');
+    } catch (err) {
+      this.writeFailed('delivery_log', this.deliveries.file, err);
+    }
+  }
+
+  private writeFailed(what: StorageWrite, file: string, err: unknown): void {
+    const first = !this.failing.has(what);
+    this.failing.add(what);
+    if (what === 'delivery_log') {
+      this.deliveries?.close();
+      this.deliveryLogRetryAt = Date.now() + DELIVERY_LOG_RETRY_MS;
+    }
+    this.events.writeFailed(what, file, (err as Error).message, first);
   }
 
   /** A send finished: the chunk may go down again if memory is over its bound. */
@@ -265,12 +312,8 @@ export class ChunkStore {
       chunk.data = undefined;
     }
     chunk.onRelease?.();
-    if (this.ackedBy.delete(chunk) && ++this.releasedSinceCompaction >= COMPACT_AFTER_RELEASES) {
-      // deliveries.log only grows while running: rewrite it with the live entries now and then.
-      this.releasedSinceCompaction = 0;
-      this.deliveries?.close();
-      this.deliveries?.compact(new Map([...this.ackedBy].map(([c, outs]) => [c.id, outs])));
-    }
+    // deliveries.log only grows while running: rewrite it with the live entries now and then.
+    if (this.ackedBy.delete(chunk) && ++this.releasedSinceCompaction >= COMPACT_AFTER_RELEASES) this.rewriteDeliveries();
     if (chunk.file) {
       try {
         unlinkSync(chunk.file);
@@ -352,12 +395,12 @@ export class ChunkStore {
       }
     }
     found.sort((a, b) => a.chunk.createdAt - b.chunk.createdAt);
-    this.deliveries!.compact(new Map(found.filter((f) => f.acked.size).map((f) => [f.chunk.id, f.acked])));
     for (const { chunk, acked: outs } of found) {
       const account = this.accounts.get(chunk.input) ?? this.account(chunk.input, 'filesystem', 0, false);
       this.add(chunk, account);
       if (outs.size) this.ackedBy.set(chunk, new Set(outs));
     }
+    this.rewriteDeliveries();
     return found;
   }
 
@@ -396,7 +439,9 @@ export class ChunkStore {
     return [...this.accounts.values()];
   }
 
+  /** At shutdown: a deliveries.log that could not be written gets one more try, so a restart re-sends only what is unacknowledged. */
   close(): void {
+    if (this.failing.has('delivery_log')) this.rewriteDeliveries();
     this.deliveries?.close();
   }
 }
