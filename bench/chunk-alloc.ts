@@ -2,7 +2,7 @@
 // 200 bytes into chunks (delivered and released at once), for one busy tag and
 // for 1,000 tags sealed by the flush timer every 200 lines. Run it from two
 // checkouts to compare: node bench/chunk-alloc.ts
-import { ChunkStore, type InputAccount } from '../host/storage/store.ts';
+import { ChunkStore, type InputAccount, type StoreEvents } from '../host/storage/store.ts';
 import { LineEncoder } from '../host/engine/chunk.ts';
 import pino from 'pino';
 
@@ -10,9 +10,8 @@ const LINES = 1_000_000;
 const line = Buffer.from('x'.repeat(199) + '\n');
 
 function run(tags: number, sealEvery: number): number {
-  const store: ChunkStore = new ChunkStore({ path: undefined, sync: 'normal', checksum: true, maxChunksUp: 1e9, maxMemory: Infinity }, {
-    sealed: (c) => store.release(c), paused() {}, resumed() {}, quarantined() {}, writeFailed() {}, writeResumed() {},
-  } as never, pino({ level: 'silent' }));
+  const events: StoreEvents = { sealed: (c) => store.release(c), paused() {}, resumed() {}, quarantined() {}, writeFailed() {}, writeResumed() {} };
+  const store = new ChunkStore({ path: undefined, sync: 'normal', checksum: true, maxChunksUp: 1e9, maxMemory: Infinity }, events, pino({ level: 'silent' }));
   const account: InputAccount = store.account('in', 'memory', 0, false);
   const writers = Array.from({ length: tags }, (_, i) => store.writer(account, `t${i}`));
   const enc = new LineEncoder('log');
