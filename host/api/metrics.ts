@@ -11,7 +11,7 @@ export class Metrics {
   }
   readonly inputRecords = this.c('sluice_input_records_total', 'Events read by an input', ['name']);
   readonly inputBytes = this.c('sluice_input_bytes_total', 'Encoded bytes read by an input', ['name']);
-  readonly inputPaused = this.c('sluice_input_paused_total', 'Times an input was paused by backpressure (mem_buf_limit or storage.max_chunks_up)', ['name']);
+  readonly inputPaused = this.c('sluice_input_paused_total', 'Times an input was paused by backpressure (mem_buf_limit, storage.max_chunks_up or storage.max_memory)', ['name']);
   readonly inputTruncated = this.c('sluice_input_truncated_records_total', 'Lines longer than buffer_max_size, truncated', ['name']);
   readonly inputSkipped = this.c('sluice_input_skipped_records_total', 'Lines dropped by skip_long_lines', ['name']);
   readonly inputInvalidUtf8 = this.c('sluice_input_invalid_utf8_records_total', 'Lines that were not valid UTF-8 (invalid bytes replaced with U+FFFD)', ['name']);

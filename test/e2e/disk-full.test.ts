@@ -65,7 +65,16 @@ pipeline:
     - { name: flaky, alias: b, match: '*', fail_while_exists: ${outage}, retry_limit: no_limits }
 `));
   try {
-    const prom = async () => (await s.api('/api/v1/metrics/prometheus')) as string;
+    const prom = async (): Promise<string> => {
+      // On a loaded machine a request can meet a keep-alive socket the server just closed: ask again.
+      for (let i = 0; ; i++) {
+        try {
+          return await s.api('/api/v1/metrics/prometheus');
+        } catch (err) {
+          if (i >= 5 || s.proc.exitCode !== null) throw err;
+        }
+      }
+    };
     const m = async (name: string, labels: { [k: string]: string } = {}) => metric(await prom(), name, labels);
     const chunkFiles = () => readdirSync(join(storage.dir, 'in')).filter((f) => f.endsWith('.chunk')).length;
 
