@@ -73,3 +73,22 @@ test('storage.max_memory bounds all inputs together', () => {
   assert.ok(a.paused && b.paused, 'both inputs hold memory over the ceiling');
   assert.deepEqual(paused, ['storage.max_memory', 'storage.max_memory']);
 });
+
+test('a busy tag under a mem_buf_limit smaller than a full chunk seals early instead of pausing with its events stuck', () => {
+  const sealed: Chunk[] = [];
+  const paused: string[] = [];
+  const s: ChunkStore = new ChunkStore({ path: undefined, sync: 'normal', checksum: true, maxChunksUp: 128, maxMemory: Infinity }, {
+    sealed: (c) => {
+      sealed.push(c);
+      s.release(c); // an output that delivers at once
+    },
+    paused: (_name, why) => paused.push(why), resumed() {}, quarantined() {}, writeFailed() {}, writeResumed() {},
+  }, pino({ level: 'silent' }));
+  const a = s.account('in', 'memory', 2 * 1024 * 1024, false);
+  const w = s.writer(a, 't');
+  const rec = Buffer.alloc(200, 3);
+  for (let i = 0; i < 50_000; i++) w.appendEncoded(rec);
+  assert.deepEqual(paused, []);
+  assert.ok(sealed.length >= 5, `${sealed.length} chunks`);
+  assert.ok(a.bytes <= 2 * 1024 * 1024);
+});
