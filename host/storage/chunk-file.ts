@@ -65,7 +65,12 @@ export function decodeChunkFile(file: string, b: Buffer, verifyCrc: boolean): Ch
   return { tag: b.toString('utf8', FIXED, FIXED + tagLen), count: b.readUInt32BE(8), crc32: sum, createdAt: b.readDoubleBE(20), data };
 }
 
-/** Writes header and data to a temp file, optionally fsyncs, renames into place. */
+/**
+ * Writes header and data to a temp file, optionally fsyncs, renames into
+ * place. On any error nothing is left behind: a half-written file on a full
+ * disk would take the space the next write needs, and a file the caller
+ * believes unwritten would come back as backlog after a restart.
+ */
 export function writeChunkFile(path: string, h: ChunkHeader, data: Buffer, fsync: boolean): void {
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, 'w');
@@ -79,19 +84,19 @@ export function writeChunkFile(path: string, h: ChunkHeader, data: Buffer, fsync
       closeSync(fd);
     }
     renameSync(tmp, path);
-  } catch (err) {
-    // A half-written file on a full disk takes the space that the next write needs.
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  // The rename itself survives a power loss only once the directory is synced.
-  if (fsync) {
-    const dir = openSync(dirname(path), 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
+    // The rename itself survives a power loss only once the directory is synced.
+    if (fsync) {
+      const dir = openSync(dirname(path), 'r');
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
     }
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    rmSync(path, { force: true });
+    throw err;
   }
 }
 
