@@ -105,23 +105,24 @@ export class ChunkWriter {
   /**
    * Off the hot path: grows the open chunk geometrically up to the target
    * (copies add up to less than one chunk), or seals it and opens the next.
-   * Growing past the input's limits would pause the input with its events
-   * stuck in the open chunk until the flush timer: it seals them instead.
+   * An open chunk never reaches its input's limit on its own: paused by its
+   * own buffer, the input would wait for the flush timer, not for outputs.
    */
   private makeRoom(bytes: number): OpenChunk {
+    const max = this.store.limit(this.account) - 1;
     let o = this.open;
     if (o && o.size + bytes <= FULL_OPEN_BYTES) {
       const from = o.buf.length;
-      const to = Math.min(FULL_OPEN_BYTES, Math.max(from * 2, o.size + bytes));
-      if (o.count === 0 || to - from <= this.store.room(this.account)) {
+      const to = Math.min(FULL_OPEN_BYTES, max, Math.max(from * 2, o.size + bytes));
+      if (o.size + bytes <= to) {
         o.resize(to);
         this.store.openResized(this.account, to - from);
         return o;
       }
     }
     if (o) this.seal();
-    const start = this.lastSize >= CHUNK_TARGET_BYTES / 2 ? FULL_OPEN_BYTES : Math.min(FULL_OPEN_BYTES, Math.max(MIN_OPEN_BYTES, 2 ** Math.ceil(Math.log2(this.lastSize + 1))));
-    o = this.open = new OpenChunk(this.tag, Math.max(bytes, Math.min(start, Math.max(MIN_OPEN_BYTES, this.store.room(this.account)))));
+    const start = this.lastSize >= CHUNK_TARGET_BYTES / 2 ? FULL_OPEN_BYTES : Math.max(MIN_OPEN_BYTES, 2 ** Math.ceil(Math.log2(this.lastSize + 1)));
+    o = this.open = new OpenChunk(this.tag, Math.max(bytes, Math.min(start, FULL_OPEN_BYTES, max)));
     this.store.openResized(this.account, o.buf.length);
     return o;
   }
@@ -242,10 +243,9 @@ export class ChunkStore {
     this.up += chunks;
   }
 
-  /** Bytes an input may still take and stay under mem_buf_limit and storage.max_memory (reaching one pauses it). */
-  room(a: InputAccount): number {
-    const own = a.storage === 'memory' && a.memBufLimit > 0 ? a.memBufLimit - a.bytes : Infinity;
-    return Math.min(own, this.opts.maxMemory - this.memBytes) - 1;
+  /** The smaller of the input's mem_buf_limit and storage.max_memory: the bytes at which it is paused. */
+  limit(a: InputAccount): number {
+    return Math.min(a.storage === 'memory' && a.memBufLimit > 0 ? a.memBufLimit : Infinity, this.opts.maxMemory);
   }
 
   /** A writer allocated (or freed) bytes for an open chunk; an input that goes over a limit is paused at once. */

@@ -74,7 +74,7 @@ test('storage.max_memory bounds all inputs together', () => {
   assert.deepEqual(paused, ['storage.max_memory', 'storage.max_memory']);
 });
 
-test('a busy tag under a mem_buf_limit smaller than a full chunk seals early instead of pausing with its events stuck', () => {
+test('a busy tag under a mem_buf_limit smaller than a full chunk seals below the limit instead of pausing on its own open chunk', () => {
   const sealed: Chunk[] = [];
   const paused: string[] = [];
   const s: ChunkStore = new ChunkStore({ path: undefined, sync: 'normal', checksum: true, maxChunksUp: 128, maxMemory: Infinity }, {
@@ -89,6 +89,6 @@ test('a busy tag under a mem_buf_limit smaller than a full chunk seals early ins
   const rec = Buffer.alloc(200, 3);
   for (let i = 0; i < 50_000; i++) w.appendEncoded(rec);
   assert.deepEqual(paused, []);
-  assert.ok(sealed.length >= 5, `${sealed.length} chunks`);
+  assert.ok(sealed.length >= 4, `${sealed.length} chunks`);
   assert.ok(a.bytes <= 2 * 1024 * 1024);
 });
