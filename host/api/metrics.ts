@@ -11,7 +11,7 @@ export class Metrics {
   }
   readonly inputRecords = this.c('sluice_input_records_total', 'Events read by an input', ['name']);
   readonly inputBytes = this.c('sluice_input_bytes_total', 'Encoded bytes read by an input', ['name']);
-  readonly inputPaused = this.c('sluice_input_paused_total', 'Times an input was paused by backpressure (mem_buf_limit or storage.max_chunks_up)', ['name']);
+  readonly inputPaused = this.c('sluice_input_paused_total', 'Times an input was paused by backpressure (mem_buf_limit, storage.max_chunks_up or storage.max_memory)', ['name']);
   readonly inputTruncated = this.c('sluice_input_truncated_records_total', 'Lines longer than buffer_max_size, truncated', ['name']);
   readonly inputSkipped = this.c('sluice_input_skipped_records_total', 'Lines dropped by skip_long_lines', ['name']);
   readonly inputInvalidUtf8 = this.c('sluice_input_invalid_utf8_records_total', 'Lines that were not valid UTF-8 (invalid bytes replaced with U+FFFD)', ['name']);
@@ -31,7 +31,7 @@ export class Metrics {
   readonly outPending = this.g('sluice_output_pending_chunks', 'Chunks not yet delivered by this output: queued, in retry backoff or in flight', ['name']);
   readonly pluginRestarts = this.c('sluice_plugin_restarts_total', 'Plugin process restarts', ['name']);
   readonly quarantined = this.c('sluice_storage_quarantined_chunks_total', 'Corrupt or truncated chunk files moved to quarantine at start', []);
-  readonly chunkWriteErrors = this.c('sluice_storage_chunk_write_errors_total', 'Chunk files that could not be written (the chunk stayed in memory only)', []);
+  readonly storageWriteErrors = this.c('sluice_storage_write_errors_total', 'Failed writes under storage.path, by what: chunk (the chunk stayed in memory only), delivery_log (progress kept in memory, rewritten later)', ['what']);
   readonly backlog = this.c('sluice_storage_backlog_chunks_total', 'Chunks found under storage.path at start and queued for delivery', []);
   readonly storageChunks = this.g('sluice_storage_chunks', 'Live chunks by state: up (in memory), down (on disk only), busy (being sent)', ['state']);
   readonly reloads = this.c('sluice_reloads_total', 'Hot reloads, by result (ok, failed)', ['result']);

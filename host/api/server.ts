@@ -91,7 +91,7 @@ export async function startApi(listen: string, port: number, deps: ApiDeps): Pro
           const held = pipeline.store.held;
           return json(res, 200, {
             storage_layer: {
-              chunks: { total_chunks: held.chunks, mem_chunks: held.up, fs_chunks_down: held.down, busy_chunks: held.busy, mem_bytes: held.bytes, open_events: held.openEvents },
+              chunks: { total_chunks: held.chunks, mem_chunks: held.up, fs_chunks_down: held.down, busy_chunks: held.busy, mem_bytes: held.memBytes, open_bytes: held.openBytes, open_events: held.openEvents },
               quarantined_chunks: pipeline.store.quarantined,
               dead_letter_path: pipeline.deadLetters?.dir ?? null,
             },

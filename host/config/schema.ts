@@ -17,6 +17,7 @@ export const SERVICE_SPEC: ConfigSpec = {
   'storage.sync': { type: 'string', default: 'normal', oneOf: ['normal', 'full'], description: 'normal: chunk files go to the OS (survive a crash of sluice); full: also fsync (survive a power loss)' },
   'storage.checksum': { type: 'bool', default: true, description: 'Verify each chunk file\'s CRC32 when loading it at start' },
   'storage.max_chunks_up': { type: 'int', default: 128, min: 1, description: 'Chunks held in memory; filesystem chunks over this go down to disk, memory inputs pause' },
+  'storage.max_memory': { type: 'size', default: 256 * 1024 * 1024, description: 'Bytes all chunks together may hold in memory (open chunks\' buffers and sealed chunks that are up); over it, filesystem chunks go down to disk and inputs that hold memory pause; 0 for no ceiling' },
   'storage.keep.rejected': { type: 'bool', default: false, description: 'Keep chunks that an output gave up on in a dead-letter directory' },
   'storage.rejected.path': { type: 'string', description: 'The dead-letter directory (default: <storage.path>/rejected)' },
 };
@@ -25,7 +26,7 @@ export const INPUT_COMMON_SPEC: ConfigSpec = {
   name: { type: 'string', required: true, description: 'Input type: tail, dummy or stdin' },
   alias: { type: 'string', description: 'Instance name in logs and metrics (default: <name>.<index>)' },
   tag: { type: 'string', description: 'Tag of the events (default: the instance name)' },
-  mem_buf_limit: { type: 'size', default: 32 * 1024 * 1024, description: 'With memory storage: chunk bytes this input may hold before it is paused; 0 for no limit' },
+  mem_buf_limit: { type: 'size', default: 32 * 1024 * 1024, description: 'With memory storage: bytes this input\'s chunks may hold in memory (open chunks\' buffers included) before it is paused; 0 for no limit' },
   'storage.type': { type: 'string', default: 'memory', oneOf: ['memory', 'filesystem'], description: 'memory: chunks live in memory only; filesystem: each chunk is also a file under storage.path and survives a crash' },
   'storage.pause_on_chunks_overlimit': { type: 'bool', default: false, description: 'With filesystem storage: pause the input when storage.max_chunks_up is reached, instead of putting chunks down to disk' },
 };

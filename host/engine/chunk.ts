@@ -45,10 +45,16 @@ export class OpenChunk {
   count = 0;
   constructor(tag: string, capacity: number) {
     this.tag = tag;
-    this.buf = Buffer.allocUnsafe(capacity);
+    this.buf = Buffer.allocUnsafeSlow(capacity);
   }
   room(): number {
     return this.buf.length - this.size;
+  }
+  /** Moves the events to a buffer of this capacity (at least size). */
+  resize(capacity: number): void {
+    const buf = Buffer.allocUnsafeSlow(capacity);
+    this.buf.copy(buf, 0, 0, this.size);
+    this.buf = buf;
   }
   appendBytes(bytes: Uint8Array, events: number): void {
     this.buf.set(bytes, this.size);
@@ -56,6 +62,10 @@ export class OpenChunk {
     this.count += events;
   }
   seal(input: string): Chunk {
+    // A sealed chunk lives until every output is done with it: it must not pin
+    // more than its events. A chunk that filled its buffer keeps it (no copy on
+    // the hot path); a small one (flush timer, quiet tag) is copied to its size.
+    if (this.buf.length - this.size > this.buf.length >>> 3) this.resize(this.size);
     const data = this.buf.subarray(0, this.size);
     return { id: this.id, tag: this.tag, input, data, size: data.length, count: this.count, createdAt: this.createdAt, crc32: crc32(data), file: undefined, pending: 0, busy: 0 };
   }

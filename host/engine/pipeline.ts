@@ -46,6 +46,7 @@ export class Pipeline {
     this.store = new ChunkStore({
       rejectedPath: rejected,
       path: svc['storage.path'], sync: svc['storage.sync'], checksum: svc['storage.checksum'], maxChunksUp: svc['storage.max_chunks_up'],
+      maxMemory: svc['storage.max_memory'] || Infinity,
     }, {
       sealed: (c) => this.route(c),
       paused: (name, why) => {
@@ -58,10 +59,14 @@ export class Pipeline {
         log.debug({ input: name }, 'input resumed');
       },
       quarantined: () => metrics.quarantined.inc(),
-      writeFailed: (file, reason) => {
-        metrics.chunkWriteErrors.inc();
-        log.error({ file, err: reason }, 'cannot write a chunk file (disk full? permissions?); the chunk is kept in memory only until delivered');
+      writeFailed: (what, file, reason, first) => {
+        metrics.storageWriteErrors.inc({ what });
+        // Once per outage: on a full disk every chunk and every acknowledgement would fail.
+        if (!first) return;
+        if (what === 'chunk') log.error({ file, err: reason }, 'cannot write chunk files (disk full? permissions?); chunks are kept in memory until delivered (not crash-safe meanwhile; storage.max_memory bounds them). Free space under storage.path: writing resumes by itself');
+        else log.error({ file, err: reason }, 'cannot write the delivery log (disk full? permissions?); delivery goes on and progress is kept in memory, rewritten whole once a write works. Until then a crash re-sends acknowledged chunks. Free space under storage.path');
       },
+      writeResumed: (what) => log.info({ what }, what === 'chunk' ? 'chunk files are written again' : 'the delivery log is written again'),
     }, log);
     this.deadLetters = svc['storage.keep.rejected'] && rejected ? new DeadLetters(rejected) : undefined;
     this.outputs = config.outputs.map((o) => this.createOutput(o, config));

@@ -12,7 +12,7 @@
 //   20     8    creation time, ms since the epoch (float64 BE)
 //   28     T    tag, UTF-8
 //   28+T   D    events, MessagePack
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -65,27 +65,38 @@ export function decodeChunkFile(file: string, b: Buffer, verifyCrc: boolean): Ch
   return { tag: b.toString('utf8', FIXED, FIXED + tagLen), count: b.readUInt32BE(8), crc32: sum, createdAt: b.readDoubleBE(20), data };
 }
 
-/** Writes header and data to a temp file, optionally fsyncs, renames into place. */
+/**
+ * Writes header and data to a temp file, optionally fsyncs, renames into
+ * place. On any error nothing is left behind: a half-written file on a full
+ * disk would take the space the next write needs, and a file the caller
+ * believes unwritten would come back as backlog after a restart.
+ */
 export function writeChunkFile(path: string, h: ChunkHeader, data: Buffer, fsync: boolean): void {
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, encodeHeader(h, data.length));
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    if (fsync) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  // The rename itself survives a power loss only once the directory is synced.
-  if (fsync) {
-    const dir = openSync(dirname(path), 'r');
     try {
-      fsyncSync(dir);
+      writeSync(fd, encodeHeader(h, data.length));
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      if (fsync) fsyncSync(fd);
     } finally {
-      closeSync(dir);
+      closeSync(fd);
     }
+    renameSync(tmp, path);
+    // The rename itself survives a power loss only once the directory is synced.
+    if (fsync) {
+      const dir = openSync(dirname(path), 'r');
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+    }
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    rmSync(path, { force: true });
+    throw err;
   }
 }
 

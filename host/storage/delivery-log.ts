@@ -1,11 +1,11 @@
 // Which outputs already acknowledged which filesystem chunk, so a restart
 // re-sends a chunk only to the outputs that did not. An append-only file of
 // "<chunk id>\t<output>\n" lines, rewritten at start without released chunks.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export class DeliveryLog {
-  private readonly file: string;
+  readonly file: string;
   private readonly fsync: boolean;
   private fd: number | undefined;
 
@@ -31,23 +31,37 @@ export class DeliveryLog {
     return acked;
   }
 
-  /** Rewrites the log with only these entries, atomically, and opens it for appending. */
+  /** Rewrites the log with only these entries, atomically, and opens it for appending. Throws on a write error (the old log stays). */
   compact(live: Map<string, Set<string>>): void {
+    this.close();
     let text = '';
     for (const [id, outs] of live) for (const o of outs) text += `${id}\t${o}\n`;
-    writeFileSync(`${this.file}.tmp`, text);
-    renameSync(`${this.file}.tmp`, this.file);
+    try {
+      writeFileSync(`${this.file}.tmp`, text);
+      renameSync(`${this.file}.tmp`, this.file);
+    } catch (err) {
+      rmSync(`${this.file}.tmp`, { force: true });
+      throw err;
+    }
     this.fd = openSync(this.file, 'a');
   }
 
+  /** Appends one entry; throws on a write error, after which only compact() may write again (the tail may be torn). */
   record(chunkId: string, output: string): void {
     if (this.fd === undefined) this.fd = openSync(this.file, 'a');
-    writeSync(this.fd, `${chunkId}\t${output}\n`);
+    const line = Buffer.from(`${chunkId}\t${output}\n`);
+    const n = writeSync(this.fd, line);
+    if (n < line.length) throw new Error(`short write (${n} of ${line.length} bytes): no space left on the device?`);
     if (this.fsync) fsyncSync(this.fd);
   }
 
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
+    const fd = this.fd;
     this.fd = undefined;
+    try {
+      if (fd !== undefined) closeSync(fd);
+    } catch {
+      // Nothing more to lose: every entry is also in memory and the next compact() rewrites the file.
+    }
   }
 }

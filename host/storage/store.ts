@@ -13,10 +13,14 @@ import { DeliveryLog } from './delivery-log.ts';
 /** How many acknowledged chunks are released between rewrites of deliveries.log. */
 const COMPACT_AFTER_RELEASES = 1000;
 
+/** After a failed write of deliveries.log, how long before a whole rewrite is tried again. */
+const DELIVERY_LOG_RETRY_MS = 1000;
+
 /** Room kept at the end of a chunk buffer so the record that crosses the target still fits. */
 const SLACK_BYTES = 64 * 1024;
 
 export type StorageType = 'memory' | 'filesystem';
+export type StorageWrite = 'chunk' | 'delivery_log';
 
 export interface StoreOptions {
   /** storage.path; required when any input uses filesystem storage. */
@@ -24,6 +28,8 @@ export interface StoreOptions {
   sync: 'normal' | 'full';
   checksum: boolean;
   maxChunksUp: number;
+  /** storage.max_memory: bytes of chunks (open and sealed) held in memory by all inputs together. */
+  maxMemory: number;
   /** The dead-letter directory: never loaded as backlog, even inside path. */
   rejectedPath?: string;
 }
@@ -33,7 +39,10 @@ export interface StoreEvents {
   paused(input: string, why: string): void;
   resumed(input: string): void;
   quarantined(file: string, reason: string): void;
-  writeFailed(file: string, reason: string): void;
+  /** A write failed (disk full, ...); `first` is true for the first failure since writes last worked. */
+  writeFailed(what: StorageWrite, file: string, reason: string, first: boolean): void;
+  /** Writes of this kind work again after failures. */
+  writeResumed(what: StorageWrite): void;
 }
 
 export class InputAccount {
@@ -41,7 +50,7 @@ export class InputAccount {
   storage: StorageType;
   memBufLimit: number;
   pauseOnChunksOverlimit: boolean;
-  /** Bytes of this input's chunks held in memory. */
+  /** Bytes this input's chunks hold in memory: allocated buffers of its open chunks, and its sealed chunks that are up. */
   bytes = 0;
   /** This input's live chunks (memory and disk). */
   chunks = 0;
@@ -66,12 +75,20 @@ export class InputAccount {
   }
 }
 
+/** Where an open chunk's buffer starts: 1,000 quiet tags hold 4 MiB, not 2 GiB. */
+const MIN_OPEN_BYTES = 4 * 1024;
+
+/** The buffer of a full open chunk: the target, and room for the record that crosses it. */
+const FULL_OPEN_BYTES = CHUNK_TARGET_BYTES + SLACK_BYTES;
+
 /** Writes one tag's events of one input into chunks. */
 export class ChunkWriter {
   private readonly store: ChunkStore;
   readonly account: InputAccount;
   readonly tag: string;
   private open: OpenChunk | undefined;
+  /** Size of this writer's last chunk: a busy tag starts its next chunk at full size, a quiet one small. */
+  private lastSize = 0;
   /** Called after a chunk of this writer is stored (written to disk, with filesystem storage). */
   onStored: ((chunk: Chunk) => void) | undefined;
   constructor(store: ChunkStore, account: InputAccount, tag: string) {
@@ -83,10 +100,31 @@ export class ChunkWriter {
   reserve(bytes: number): OpenChunk {
     const o = this.open;
     if (o && o.room() >= bytes) return o;
-    if (o && o.count > 0) this.seal();
-    const c = new OpenChunk(this.tag, Math.max(CHUNK_TARGET_BYTES + SLACK_BYTES, bytes));
-    this.open = c;
-    return c;
+    return this.makeRoom(bytes);
+  }
+  /**
+   * Off the hot path: grows the open chunk geometrically up to the target
+   * (copies add up to less than one chunk), or seals it and opens the next.
+   * An open chunk never reaches its input's limit on its own: paused by its
+   * own buffer, the input would wait for the flush timer, not for outputs.
+   */
+  private makeRoom(bytes: number): OpenChunk {
+    const max = this.store.limit(this.account) - 1;
+    let o = this.open;
+    if (o && o.size + bytes <= FULL_OPEN_BYTES) {
+      const from = o.buf.length;
+      const to = Math.min(FULL_OPEN_BYTES, max, Math.max(from * 2, o.size + bytes));
+      if (o.size + bytes <= to) {
+        o.resize(to);
+        this.store.openResized(this.account, to - from);
+        return o;
+      }
+    }
+    if (o) this.seal();
+    const start = this.lastSize >= CHUNK_TARGET_BYTES / 2 ? FULL_OPEN_BYTES : Math.max(MIN_OPEN_BYTES, 2 ** Math.ceil(Math.log2(this.lastSize + 1)));
+    o = this.open = new OpenChunk(this.tag, Math.max(bytes, Math.min(start, FULL_OPEN_BYTES, max)));
+    this.store.openResized(this.account, o.buf.length);
+    return o;
   }
   /** Call after writing: seals the chunk once it reached the target size. */
   commit(): void {
@@ -98,13 +136,20 @@ export class ChunkWriter {
   }
   seal(): void {
     const o = this.open;
+    if (!o) return;
     this.open = undefined;
-    if (!o || o.count === 0) return;
+    this.store.openResized(this.account, -o.buf.length);
+    if (o.count === 0) return;
+    this.lastSize = o.size;
     const chunk = o.seal(this.account.name);
     this.store.accept(chunk, this.account, this.onStored);
   }
   get openEvents(): number {
     return this.open?.count ?? 0;
+  }
+  /** Bytes allocated for the open chunk. */
+  get openBytes(): number {
+    return this.open?.buf.length ?? 0;
   }
 }
 
@@ -117,10 +162,15 @@ export class ChunkStore {
   /** Live chunks, oldest first. */
   private readonly live = new Map<Chunk, InputAccount>();
   private up = 0;
+  /** Bytes held by every account: what storage.max_memory bounds. */
+  private memBytes = 0;
   private readonly deliveries: DeliveryLog | undefined;
   /** Outputs that acknowledged a live filesystem chunk: what a compacted deliveries.log holds. */
   private readonly ackedBy = new Map<Chunk, Set<string>>();
   private releasedSinceCompaction = 0;
+  /** Kinds of write failing now: logged once per outage, and deliveries.log is only rewritten whole until it works. */
+  private readonly failing = new Set<StorageWrite>();
+  private deliveryLogRetryAt = 0;
   quarantined = 0;
 
   constructor(opts: StoreOptions, events: StoreEvents, log: Logger) {
@@ -165,9 +215,14 @@ export class ChunkStore {
       try {
         writeChunkFile(file, chunk, chunk.data!, this.opts.sync === 'full');
         chunk.file = file;
+        if (this.failing.delete('chunk')) {
+          this.events.writeResumed('chunk');
+          // Space is back: the delivery log need not wait for the next acknowledgement.
+          if (this.failing.has('delivery_log')) this.rewriteDeliveries();
+        }
       } catch (err) {
         // Not durable, but not lost: delivered from memory, and tail positions wait for its delivery.
-        this.events.writeFailed(file, (err as Error).message);
+        this.writeFailed('chunk', file, err);
       }
     }
     this.add(chunk, account);
@@ -179,10 +234,25 @@ export class ChunkStore {
   private add(chunk: Chunk, account: InputAccount): void {
     this.live.set(chunk, account);
     account.chunks++;
-    if (chunk.data) {
-      account.bytes += chunk.size;
-      this.up++;
-    }
+    if (chunk.data) this.hold(account, chunk.size, 1);
+  }
+
+  private hold(a: InputAccount, bytes: number, chunks: number): void {
+    a.bytes += bytes;
+    this.memBytes += bytes;
+    this.up += chunks;
+  }
+
+  /** The smaller of the input's mem_buf_limit and storage.max_memory: the bytes at which it is paused. */
+  limit(a: InputAccount): number {
+    return Math.min(a.storage === 'memory' && a.memBufLimit > 0 ? a.memBufLimit : Infinity, this.opts.maxMemory);
+  }
+
+  /** A writer allocated (or freed) bytes for an open chunk; an input that goes over a limit is paused at once. */
+  openResized(a: InputAccount, delta: number): void {
+    a.bytes += delta;
+    this.memBytes += delta;
+    if (delta > 0 && !a.paused && this.overLimit(a)) this.balance();
   }
 
   /** The chunk's events, read back from disk if the chunk is down. Never refused. */
@@ -190,9 +260,9 @@ export class ChunkStore {
     if (chunk.data) return chunk.data;
     const data = readChunkData(chunk.file!);
     chunk.data = data;
-    this.up++;
     const a = this.live.get(chunk);
-    if (a) a.bytes += chunk.size;
+    if (a) this.hold(a, chunk.size, 1);
+    else this.up++;
     return data;
   }
 
@@ -203,7 +273,39 @@ export class ChunkStore {
     let set = this.ackedBy.get(chunk);
     if (!set) this.ackedBy.set(chunk, (set = new Set()));
     set.add(output);
-    this.deliveries?.record(chunk.id, output);
+    if (!this.deliveries) return;
+    if (this.failing.has('delivery_log')) {
+      // A failed append may have torn the last line: only a whole rewrite may write again.
+      if (Date.now() >= this.deliveryLogRetryAt) this.rewriteDeliveries();
+      return;
+    }
+    try {
+      this.deliveries.record(chunk.id, output);
+    } catch (err) {
+      this.writeFailed('delivery_log', this.deliveries.file, err);
+    }
+  }
+
+  /** Rewrites deliveries.log with the live entries (ackedBy holds them all, written or not). */
+  private rewriteDeliveries(): void {
+    if (!this.deliveries) return;
+    this.releasedSinceCompaction = 0;
+    try {
+      this.deliveries.compact(new Map([...this.ackedBy].map(([c, outs]) => [c.id, outs])));
+      if (this.failing.delete('delivery_log')) this.events.writeResumed('delivery_log');
+    } catch (err) {
+      this.writeFailed('delivery_log', this.deliveries.file, err);
+    }
+  }
+
+  private writeFailed(what: StorageWrite, file: string, err: unknown): void {
+    const first = !this.failing.has(what);
+    this.failing.add(what);
+    if (what === 'delivery_log') {
+      this.deliveries?.close();
+      this.deliveryLogRetryAt = Date.now() + DELIVERY_LOG_RETRY_MS;
+    }
+    this.events.writeFailed(what, file, (err as Error).message, first);
   }
 
   /** A send finished: the chunk may go down again if memory is over its bound. */
@@ -217,17 +319,12 @@ export class ChunkStore {
     this.live.delete(chunk);
     a.chunks--;
     if (chunk.data) {
-      a.bytes -= chunk.size;
-      this.up--;
+      this.hold(a, -chunk.size, -1);
       chunk.data = undefined;
     }
     chunk.onRelease?.();
-    if (this.ackedBy.delete(chunk) && ++this.releasedSinceCompaction >= COMPACT_AFTER_RELEASES) {
-      // deliveries.log only grows while running: rewrite it with the live entries now and then.
-      this.releasedSinceCompaction = 0;
-      this.deliveries?.close();
-      this.deliveries?.compact(new Map([...this.ackedBy].map(([c, outs]) => [c.id, outs])));
-    }
+    // deliveries.log only grows while running: rewrite it with the live entries now and then.
+    if (this.ackedBy.delete(chunk) && ++this.releasedSinceCompaction >= COMPACT_AFTER_RELEASES) this.rewriteDeliveries();
     if (chunk.file) {
       try {
         unlinkSync(chunk.file);
@@ -239,18 +336,19 @@ export class ChunkStore {
   }
 
   /**
-   * Keeps chunks in memory within storage.max_chunks_up by putting idle
-   * filesystem chunks down, oldest first; then pauses or resumes inputs.
+   * Keeps chunks in memory within storage.max_chunks_up and storage.max_memory
+   * by putting idle filesystem chunks down, oldest first; then pauses or
+   * resumes inputs.
    */
   private balance(): void {
+    const { maxChunksUp, maxMemory } = this.opts;
     // Down to one under the bound, so inputs paused at the bound can resume.
-    if (this.up >= this.opts.maxChunksUp) {
+    if (this.up >= maxChunksUp || this.memBytes >= maxMemory) {
       for (const [c, a] of this.live) {
-        if (this.up < this.opts.maxChunksUp) break;
+        if (this.up < maxChunksUp && this.memBytes < maxMemory) break;
         if (!c.file || !c.data || c.busy > 0) continue;
         c.data = undefined;
-        this.up--;
-        a.bytes -= c.size;
+        this.hold(a, -c.size, -1);
       }
     }
     for (const a of this.accounts.values()) {
@@ -266,8 +364,11 @@ export class ChunkStore {
   }
 
   private overLimit(a: InputAccount): string | undefined {
+    if (a.bytes <= 0) return undefined;
     if (a.storage === 'memory' && a.memBufLimit > 0 && a.bytes >= a.memBufLimit) return 'mem_buf_limit';
-    if ((a.storage === 'memory' || a.pauseOnChunksOverlimit) && this.up >= this.opts.maxChunksUp && a.bytes > 0) return 'storage.max_chunks_up';
+    if ((a.storage === 'memory' || a.pauseOnChunksOverlimit) && this.up >= this.opts.maxChunksUp) return 'storage.max_chunks_up';
+    // Filesystem chunks that cannot go down (in flight, or their file could not be written) end here too.
+    if (this.memBytes >= this.opts.maxMemory) return 'storage.max_memory';
     return undefined;
   }
 
@@ -305,12 +406,12 @@ export class ChunkStore {
       }
     }
     found.sort((a, b) => a.chunk.createdAt - b.chunk.createdAt);
-    this.deliveries!.compact(new Map(found.filter((f) => f.acked.size).map((f) => [f.chunk.id, f.acked])));
     for (const { chunk, acked: outs } of found) {
       const account = this.accounts.get(chunk.input) ?? this.account(chunk.input, 'filesystem', 0, false);
       this.add(chunk, account);
       if (outs.size) this.ackedBy.set(chunk, new Set(outs));
     }
+    this.rewriteDeliveries();
     return found;
   }
 
@@ -328,8 +429,8 @@ export class ChunkStore {
     this.events.quarantined(to, reason);
   }
 
-  /** Sealed chunks not yet released, and events still in open chunks. */
-  get held(): { chunks: number; up: number; down: number; busy: number; bytes: number; openEvents: number } {
+  /** Sealed chunks not yet released, events still in open chunks, and the bytes all of them hold in memory. */
+  get held(): { chunks: number; up: number; down: number; busy: number; bytes: number; openEvents: number; openBytes: number; memBytes: number } {
     let bytes = 0;
     let busy = 0;
     for (const c of this.live.keys()) {
@@ -337,15 +438,21 @@ export class ChunkStore {
       if (c.busy) busy++;
     }
     let openEvents = 0;
-    for (const w of this.writers) openEvents += w.openEvents;
-    return { chunks: this.live.size, up: this.up, down: this.live.size - this.up, busy, bytes, openEvents };
+    let openBytes = 0;
+    for (const w of this.writers) {
+      openEvents += w.openEvents;
+      openBytes += w.openBytes;
+    }
+    return { chunks: this.live.size, up: this.up, down: this.live.size - this.up, busy, bytes, openEvents, openBytes, memBytes: this.memBytes };
   }
 
   get inputs(): InputAccount[] {
     return [...this.accounts.values()];
   }
 
+  /** At shutdown: a deliveries.log that could not be written gets one more try, so a restart re-sends only what is unacknowledged. */
   close(): void {
+    if (this.failing.has('delivery_log')) this.rewriteDeliveries();
     this.deliveries?.close();
   }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Appends every event as a JSON line to one file. A chunk is answered OK only
-// after its lines were written (and fdatasync'ed with sync: on), so a crash
-// of this plugin can duplicate a chunk but never lose one.
+// after all its lines were written (and fdatasync'ed with sync: on), so a crash
+// of this plugin can duplicate a chunk but never lose one. A failed write
+// (disk full) is cut off again and answered RETRY.
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { mkdirSync, statSync } from 'node:fs';
@@ -68,8 +69,22 @@ serve<Config>({
     let out = '';
     for (const e of chunk.events()) out += toJsonLine(e, ctx.config.json_date_key);
     const write = tail.then(async () => {
-      await file!.write(out);
-      if (ctx.config.sync) await file!.datasync();
+      const fh = file!;
+      const bytes = Buffer.from(out);
+      const start = (await fh.stat()).size;
+      try {
+        // A full disk gives short writes before it gives an error.
+        for (let off = 0; off < bytes.length; ) {
+          const { bytesWritten } = await fh.write(bytes, off, bytes.length - off);
+          if (bytesWritten === 0) throw new Error('the write made no progress');
+          off += bytesWritten;
+        }
+        if (ctx.config.sync) await fh.datasync();
+      } catch (err) {
+        // All or nothing: the retry writes the whole chunk again, so what got through must go.
+        await fh.truncate(start).catch(() => {});
+        throw new Error(`cannot write ${ctx.config.path}: ${(err as Error).message}; the chunk is retried (free space on that disk)`);
+      }
       records += chunk.count;
     });
     tail = write.catch(() => {});
