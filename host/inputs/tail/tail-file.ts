@@ -135,13 +135,15 @@ export class TailFile {
       if (st.size < this.pos) this.truncated(st.size);
       return;
     }
+    if (this.deleted) return;
     if ((await this.fh!.stat()).nlink === 0) {
-      if (!this.deleted) this.input.ctx.log.info({ path: this.name }, 'file deleted; reading what is left, then closing it');
       this.deleted = true;
-      return;
+      this.input.ctx.log.debug({ path: this.name }, 'file deleted; reading what is left, then closing it');
     }
-    // Renamed. A new file may already be at the old name: look for it now, not at the next refresh_interval.
-    this.input.requestScan();
+    // A new file may already be at the old name: look for it now, not at the next refresh_interval.
+    // (A rotated file renamed again, app.log.1 → app.log.2, leaves nothing new behind.)
+    if (this.rotatedAt === undefined) this.input.requestScan();
+    if (this.deleted) return;
     const now = await currentName(this.fh!);
     if (now) this.renamed(now);
     else if (this.rotatedAt === undefined) this.rotated();
