@@ -210,7 +210,7 @@ for (const kind of ['copytruncate', 'truncate'] as const) {
     try {
       await w.started(out, s);
       await w.run(4 * PER_GENERATION, async () => {
-        // Lines still unread at the truncate are gone from the live file (docs/storage.md): let sluice catch up first.
+        // Lines still unread at the truncate are gone from the live file (docs/configuration.md, copytruncate): let sluice catch up first.
         await allDelivered(out, w.next, s);
         if (kind === 'copytruncate') w.copytruncate();
         else truncateSync(w.live, 0);
