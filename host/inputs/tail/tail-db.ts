@@ -1,12 +1,23 @@
-// The tail position database: per file, the offset up to which lines are
-// safe (stored in a chunk file, or delivered by every output with memory
-// storage). Written atomically (temp file, fsync, rename), so a crash leaves
-// the previous or the next version, never a torn one.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+// The tail position database: per file (device + inode, so that a rotated
+// file keeps its position under its new name), the offset up to which lines
+// are safe (stored in a chunk file, or delivered by every output with memory
+// storage), and the file's last known name, to find it again after a restart.
+// Written atomically (temp file, fsync, rename), so a crash leaves the
+// previous or the next version, never a torn one.
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export interface Position {
+  dev: number;
   ino: number;
+  /** Where the file was last seen. */
+  name: string;
   offset: number;
+}
+
+/** A file's identity: it survives renames, unlike its path. */
+export function fileKey(dev: number, ino: number): string {
+  return `${dev}:${ino}`;
 }
 
 export class TailDb {
@@ -27,30 +38,59 @@ export class TailDb {
     } catch (err) {
       throw new Error(`db: ${this.file} is not readable JSON (${(err as Error).message}); move it aside to start over`);
     }
-    for (const [path, p] of Object.entries(parsed?.files ?? {})) {
-      const pos = p as Position;
-      if (Number.isInteger(pos?.ino) && Number.isInteger(pos?.offset)) this.positions.set(path, { ino: pos.ino, offset: pos.offset });
+    if (parsed?.version === 2) {
+      for (const p of Object.values(parsed.inodes ?? {}) as Position[]) {
+        if (Number.isInteger(p?.dev) && Number.isInteger(p?.ino) && Number.isInteger(p?.offset) && typeof p.name === 'string') this.positions.set(fileKey(p.dev, p.ino), { dev: p.dev, ino: p.ino, name: p.name, offset: p.offset });
+      }
+      return;
+    }
+    // Version 1 was keyed by path and had no device. A rename never leaves its
+    // file system, so the device of the path's directory is the file's.
+    for (const [name, p] of Object.entries(parsed?.files ?? {}) as [string, { ino: number; offset: number }][]) {
+      if (!Number.isInteger(p?.ino) || !Number.isInteger(p?.offset)) continue;
+      const at = statSync(name, { throwIfNoEntry: false });
+      const dev = at?.ino === p.ino ? at.dev : statSync(dirname(name), { throwIfNoEntry: false })?.dev;
+      if (dev === undefined) continue;
+      this.positions.set(fileKey(dev, p.ino), { dev, ino: p.ino, name, offset: p.offset });
+      this.dirty = true;
     }
   }
 
-  get(path: string): Position | undefined {
-    return this.positions.get(path);
+  get(key: string): Position | undefined {
+    return this.positions.get(key);
   }
 
-  set(path: string, ino: number, offset: number): void {
-    const p = this.positions.get(path);
-    if (p && p.ino === ino && p.offset === offset) return;
-    this.positions.set(path, { ino, offset });
+  all(): Position[] {
+    return [...this.positions.values()];
+  }
+
+  set(p: Position): void {
+    const key = fileKey(p.dev, p.ino);
+    const old = this.positions.get(key);
+    if (old && old.name === p.name && old.offset === p.offset) return;
+    this.positions.set(key, { ...p });
     this.dirty = true;
+  }
+
+  delete(key: string): void {
+    if (this.positions.delete(key)) this.dirty = true;
   }
 
   /** Writes the database if anything changed. */
   sync(): void {
     if (!this.dirty) return;
+    const inodes: Record<string, Position> = {};
+    // `files` is what version 1 wrote (by path), so an older sluice rolled back to
+    // can still read it; when two files share a name, the newest one is at that path.
+    const files: Record<string, { ino: number; offset: number }> = {};
+    for (const [key, p] of this.positions) {
+      inodes[key] = p;
+      files[p.name] = { ino: p.ino, offset: p.offset };
+    }
     const tmp = `${this.file}.tmp`;
     const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, JSON.stringify({ version: 1, files: Object.fromEntries(this.positions) }) + '\n');
+      writeSync(fd, JSON.stringify({ version: 2, inodes, files }) + '\n');
       fsyncSync(fd);
     } finally {
       closeSync(fd);
