@@ -78,7 +78,7 @@ pipeline:
       assert.ok(sawDown, 'no chunk was ever put down to disk');
     }
     rmSync(outage);
-    const { code } = await s.exit(60_000);
+    const { code } = await s.exit();
     assert.equal(code, 0);
     const stopped = s.findLog((l) => l.msg === 'sluice stopped');
     assert.deepEqual(stopped?.delivered, { 'flaky.0': SAMPLES });

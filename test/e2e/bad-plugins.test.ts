@@ -39,7 +39,7 @@ pipeline:
     - { name: odd, match: '*', retry_limit: no_limits }
 `));
   try {
-    await waitFor(() => countLines(join(dir, 'out.jsonl')) === 1000, 'the file output to get all 1000 events', 30_000);
+    await waitFor(() => countLines(join(dir, 'out.jsonl')) === 1000, 'the file output to get all 1000 events');
     const errors = () => s.logs.filter((l) => l.level >= 50).map((l) => String(l.err ?? l.msg));
     const has = (re: RegExp) => waitFor(() => errors().find((e) => re.test(e)) ?? s.logs.find((l) => re.test(String(l.msg))), String(re));
 

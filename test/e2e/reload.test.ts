@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
-import { appendNumbered, readDelivered } from '../helpers/lines.ts';
+import { appendNumbered, countLines, readDelivered } from '../helpers/lines.ts';
 import { metric } from '../helpers/metrics.ts';
 
 const BATCHER = JSON.stringify(join(FIXTURES, 'plugins/batcher.ts'));
@@ -84,7 +84,7 @@ test('reload torture: 50 reloads (SIGHUP and HTTP, some changing the output) whi
       let result;
       if (i % 2) {
         process.kill(s.proc.pid!, 'SIGHUP');
-        await waitFor(async () => (await reloadCount(s)) === i, `reload ${i} (SIGHUP)`, 30_000, 20);
+        await waitFor(async () => (await reloadCount(s)) === i, `reload ${i} (SIGHUP)`, { everyMs: 20 });
         result = (await s.api('/api/v2/reload')).last;
       } else {
         result = await postReload(s);
@@ -96,7 +96,7 @@ test('reload torture: 50 reloads (SIGHUP and HTTP, some changing the output) whi
     }
     clearInterval(feeder);
     const total = written;
-    await waitFor(() => allDelivered(out, total), `all ${total} lines delivered`, 40_000, 200);
+    await waitFor(() => allDelivered(out, total), `all ${total} lines delivered`, { everyMs: 200, progress: () => countLines(out) });
     const text = await s.api('/api/v1/metrics/prometheus');
     assert.equal(metric(text, 'sluice_output_retries_total', { name: 'batch' }), 0);
     assert.equal(metric(text, 'sluice_output_dropped_records_total', { name: 'batch', reason: 'retries_exhausted' }), 0);
@@ -228,7 +228,7 @@ pipeline:
     writeFileSync(file, cfg(2, down));
     const result = await postReload(s);
     assert.equal(result.inputs['tail.0'], 'changed');
-    await new Promise((r) => setTimeout(r, 300)); // several db sync periods
+    await s.settle(300); // several db sync periods
     assert.equal(JSON.parse(readFileSync(db, 'utf8')).files[input].offset, 0, 'the db passed lines no output has delivered');
     assert.equal(metric(await s.api('/api/v1/metrics/prometheus'), 'sluice_input_records_total', { name: 'tail.0' }), 1000);
   } finally {
