@@ -29,8 +29,6 @@ export class Sluice {
   readonly stderrText: string[] = [];
   stdout = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** When the sluice process itself ended ('exit'); 'close' comes later, once its plugins let go of its stdout. */
-  exitedAt?: number;
   private closed?: { code: number | null; signal: NodeJS.Signals | null };
 
   constructor(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: 'pipe' | 'ignore' } = {}) {
@@ -43,10 +41,7 @@ export class Sluice {
     this.exited = new Promise((r) => this.proc.on('close', (code, signal) => r((this.closed = { code, signal }))));
     const pid = this.proc.pid!;
     running.add(pid);
-    this.proc.on('exit', () => {
-      this.exitedAt = Date.now();
-      running.delete(pid);
-    });
+    this.proc.on('exit', () => running.delete(pid));
     this.proc.stdout!.setEncoding('utf8').on('data', (s: string) => (this.stdout += s));
     let rest = '';
     this.proc.stderr!.setEncoding('utf8').on('data', (s: string) => {
