@@ -68,7 +68,7 @@ test('one SIGINT with data pending and a slow plugin: drained within grace, exit
   assert.deepEqual(s.findLog((l) => l.msg === 'sluice stopped')?.delivered, { 'batcher.0': LINES });
 
   const again = Sluice.run(file);
-  await again.apiPort();
+  await again.started();
   again.kill('SIGINT');
   assert.equal((await again.exit()).code, 0);
   assert.equal(readDelivered(out).total, LINES, 'a restart sent something again');

@@ -1,5 +1,6 @@
 // Runs the real sluice binary in a child process, for end-to-end tests.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { after } from 'node:test';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,12 @@ export { waitFor } from './wait.ts';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const MAIN = join(ROOT, 'host/cli/main.ts');
 export const FIXTURES = join(ROOT, 'test/fixtures');
+
+// A test that fails before it stops its sluice would leave it running, and the test file's
+// process, which holds its pipes, would never end: the whole suite would hang.
+after(() => {
+  for (const pid of running) process.kill(pid, 'SIGKILL');
+});
 
 export function tempDir(prefix = 'sluice-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -72,13 +79,22 @@ export class Sluice {
     return waitFor(() => this.findLog(pred), what, { progress: () => this.logs.length, ...p });
   }
 
+  /** Running, and handling signals: "HTTP API listening" comes before sluice installs its handlers. */
+  started(): Promise<LogLine> {
+    return this.waitForLog((l) => l.msg === 'sluice started', 'sluice to start');
+  }
+
   /** The HTTP API port, from the "HTTP API listening" log line. */
   async apiPort(): Promise<number> {
     return (await this.waitForLog((l) => l.msg === 'HTTP API listening', 'the HTTP API to listen')).port;
   }
 
   async api(path: string): Promise<any> {
-    const res = await fetch(`http://127.0.0.1:${await this.apiPort()}${path}`);
+    const res = await fetch(`http://127.0.0.1:${await this.apiPort()}${path}`).catch((err) => {
+      const { exitCode, signalCode } = this.proc;
+      if (exitCode === null && signalCode === null) throw err;
+      throw new Error(`${err.message}: sluice exited (${exitCode ?? signalCode}); last logs:\n${this.logs.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`);
+    });
     const text = await res.text();
     return res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
   }
