@@ -39,7 +39,7 @@ pipeline:
     - { name: odd, match: '*', retry_limit: no_limits }
 `));
   try {
-    await waitFor(() => countLines(join(dir, 'out.jsonl')) === 1000, 'the file output to get all 1000 events', 30_000);
+    await waitFor(() => countLines(join(dir, 'out.jsonl')) === 1000, 'the file output to get all 1000 events');
     const errors = () => s.logs.filter((l) => l.level >= 50).map((l) => String(l.err ?? l.msg));
     const has = (re: RegExp) => waitFor(() => errors().find((e) => re.test(e)) ?? s.logs.find((l) => re.test(String(l.msg))), String(re));
 
@@ -114,7 +114,7 @@ pipeline:
     - { name: early, match: '*', start_retries: 2 }
 `));
   // Backoff between the two tries is 1 s; the exit must not wait for the ten-minute restart schedule.
-  const { code } = await s.exit(60_000);
+  const { code } = await s.exit();
   assert.equal(code, 2);
   const text = s.stderrText.join('\n');
   assert.match(text, /sluice\.yaml:8:\d+: pipeline\.outputs\[1\]: failed to start 2 times in a row \(start_retries: 2\); the last time: plugin "early" exited before its handshake \(exit code 3\)/);

@@ -18,7 +18,7 @@ pipeline:
 async function usageError(args: string[]): Promise<string> {
   const s = new Sluice(args);
   try {
-    const { code } = await s.exit(30_000);
+    const { code } = await s.exit();
     assert.equal(code, EXIT.CONFIG, `sluice ${args.join(' ')} exited ${code}`);
     assert.deepEqual(s.logs, [], 'nothing was started, so nothing was logged');
     assert.equal(s.stdout, '');

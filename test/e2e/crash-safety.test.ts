@@ -45,12 +45,12 @@ pipeline:
       // A random point: after some share of what is left has arrived.
       const floor = countLines(out);
       const target = floor + Math.floor(random() * (LINES - floor) * (storage === 'memory' ? 0.15 : 0.3)) + 1;
-      await waitFor(() => countLines(out) >= target || s.proc.exitCode !== null, `output to reach ${target} lines`, 60_000, 5);
+      await waitFor(() => countLines(out) >= target || s.proc.exitCode !== null, `output to reach ${target} lines`, { everyMs: 5 });
       s.kill('SIGKILL');
       await s.exit();
     }
     const s = Sluice.run(config);
-    const { code } = await s.exit(120_000);
+    const { code } = await s.exit();
     assert.equal(code, 0, s.stderrText.join('\n'));
     const d = readDelivered(out);
     const seen = new Set(d.byPrefix.get('l'));
@@ -85,14 +85,14 @@ pipeline:
   await waitFor(async () => (await s.api('/api/v1/storage')).storage_layer.chunks.total_chunks >= 1, 'a chunk stored');
   // Let the db catch up with what is stored, then crash.
   await waitFor(() => existsSync(join(dir, 'tail.db')) && JSON.parse(readFileSync(join(dir, 'tail.db'), 'utf8')).files[input]?.offset > 0, 'the db to be written');
-  await new Promise((r) => setTimeout(r, 200)); // two db sync periods: the db is as far as it will get
+  await s.settle(200); // two db sync periods: the db is as far as it will get
   s.kill('SIGKILL');
   await s.exit();
   const offset = JSON.parse(readFileSync(join(dir, 'tail.db'), 'utf8')).files[input].offset;
   assert.equal(offset, 10 * 200_011, 'the db covers exactly the ten lines of the stored chunk');
   const again = Sluice.run(cfg(`{ name: file, match: '*', path: ${out}, json_date_key: '' }`, 0.2));
   try {
-    await waitFor(() => new Set(readDelivered(out).byPrefix.get('l')).size === 11, 'all 11 long lines delivered', 20_000, 100);
+    await waitFor(() => new Set(readDelivered(out).byPrefix.get('l')).size === 11, 'all 11 long lines delivered', { everyMs: 100 });
   } finally {
     again.kill('SIGTERM');
     await again.exit();

@@ -57,11 +57,11 @@ pipeline:
       maxInFlight = Math.max(maxInFlight, plugins[0].in_flight);
       maxHeld = Math.max(maxHeld, metric(text, 'sluice_plugin_held_chunks', { output: 'hang.0' }));
       return metric(text, 'sluice_output_timeouts_total', { name: 'hang.0' }) >= 1;
-    }, 'the hung plugin to be detected', 60_000, 100);
+    }, 'the hung plugin to be detected', { everyMs: 100 });
     assert.ok(maxInFlight >= 1 && maxInFlight <= 2, `in flight ${maxInFlight}, workers 2`);
     assert.ok(maxHeld <= 2, `the plugin held ${maxHeld} payloads, workers 2`);
 
-    await waitFor(() => complete(out, 'l', 3000), 'every line delivered by the restarted plugin', 60_000);
+    await waitFor(() => complete(out, 'l', 3000), 'every line delivered by the restarted plugin');
     const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(rows.length, 3000, 'no line twice');
     assert.deepEqual([...new Set(rows.map((r) => r.attempt))], [1], 'a hang spent no attempt');
@@ -147,7 +147,7 @@ pipeline:
       assert.ok(res.outputs.b.handed_over_chunks > 0, `reload ${i} handed nothing over`);
     }
     clearInterval(feeder);
-    await waitFor(() => complete(out, 'l', written), `all ${written} lines`, 60_000);
+    await waitFor(() => complete(out, 'l', written), `all ${written} lines`);
     const order = readDelivered(out).byPrefix.get('l')!;
     assert.equal(order.length, written, 'no line twice');
     const firstOutOfOrder = order.findIndex((n, i) => i > 0 && n < order[i - 1]!);

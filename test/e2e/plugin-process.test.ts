@@ -72,7 +72,7 @@ test('a plugin\'s TMPDIR is its private 0700 dir, removed after SIGKILL of the p
 
     process.kill(first.plugin_pid, 'SIGKILL');
     // The restart's report proves the host saw the death; removal happens as it does.
-    const second = await waitFor(() => reports().find((l) => l.plugin_pid !== first.plugin_pid), 'the restarted plugin to report', 30_000);
+    const second = await waitFor(() => reports().find((l) => l.plugin_pid !== first.plugin_pid), 'the restarted plugin to report');
     await waitFor(() => !existsSync(first.tmpdir), `${first.tmpdir} to be removed after the SIGKILL`);
     assert.notEqual(second.tmpdir, first.tmpdir);
     assert.ok(existsSync(second.stray_socket));

@@ -83,7 +83,7 @@ test(`100 reloads at 50,000 lines/s with random changes lose nothing, leak nothi
   const delivered = async () => metric(await s.api('/api/v1/metrics/prometheus'), 'sluice_output_proc_records_total', { name: 'keep' });
   /** RSS once everything written so far is delivered, so that buffers in use do not count. */
   const settledRss = async () => {
-    await waitFor(async () => budget <= 0 && (await delivered()) >= written, 'the lines written so far delivered', 120_000, 200);
+    await waitFor(async () => budget <= 0 && (await delivered()) >= written, 'the lines written so far delivered', { everyMs: 200 });
     return rss(s.proc.pid!);
   };
   let rssAt10 = 0;
@@ -115,7 +115,7 @@ test(`100 reloads at 50,000 lines/s with random changes lose nothing, leak nothi
       kinds[kind] = (kinds[kind] ?? 0) + 1;
       writeFileSync(file, config(dir, next));
       budget = LEAD + MAX_DURING;
-      await waitFor(() => budget <= MAX_DURING, 'the lead-in written', 20_000, 5);
+      await waitFor(() => budget <= MAX_DURING, 'the lead-in written', { everyMs: 5 });
       const res = await (await fetch(`http://127.0.0.1:${port}/api/v2/reload?wait=true`, { method: 'POST' })).json();
       budget = 0;
       if (kind === 'invalid') {
@@ -134,7 +134,7 @@ test(`100 reloads at 50,000 lines/s with random changes lose nothing, leak nothi
     }
     rssAt100 = await settledRss();
     const total = written;
-    await waitFor(async () => (await delivered()) >= total, `all ${total} lines delivered`, 120_000, 200);
+    await waitFor(async () => (await delivered()) >= total, `all ${total} lines delivered`, { everyMs: 200 });
     const counted = await delivered();
     const lines = readDelivered(out).byPrefix.get('l') ?? [];
     const seen = new Set(lines);
@@ -147,6 +147,6 @@ test(`100 reloads at 50,000 lines/s with random changes lose nothing, leak nothi
   } finally {
     clearInterval(feeder);
     s.kill('SIGTERM');
-    await s.exit(120_000);
+    await s.exit();
   }
 });

@@ -8,6 +8,7 @@ import { FIXTURES, Sluice, tempDir, waitFor, writeConfig } from '../helpers/slui
 import { countLines } from '../helpers/lines.ts';
 import { metric } from '../helpers/metrics.ts';
 import { decodeChunkFile } from '../../host/storage/chunk-file.ts';
+import { CHUNK_TARGET_BYTES } from '../../host/engine/chunk.ts';
 
 const FLAKY = JSON.stringify(join(FIXTURES, 'plugins/flaky.ts'));
 
@@ -30,14 +31,21 @@ ${indent(outputs, '    ')}
 `, name);
 }
 
-/** Runs until `samples` events sit in chunk files held by an always-RETRY output, then kill -9. */
-async function leaveChunksOnDisk(dir: string, samples: number): Promise<string> {
+// 1/16 of the 2 MiB a chunk seals at: 100 events fill at least six chunks by size alone. Sealed
+// by the flush timer instead, how many chunks there are depends on how late the timers run (a
+// busy machine made 4 out of 1000 small events).
+const SAMPLES = 100;
+const EVENT = JSON.stringify({ msg: 'x'.repeat(CHUNK_TARGET_BYTES / 16) });
+
+/** Runs until SAMPLES events sit in chunk files held by an always-RETRY output, then kill -9. */
+async function leaveChunksOnDisk(dir: string): Promise<string> {
+  const samples = SAMPLES;
   const s = Sluice.run(config(dir, 'first.yaml', `
     flush: 0.05
     storage.path: ${dir}/storage
     scheduler.base: 30
   `, `
-    - { name: dummy, alias: gen, rate: 2000, samples: ${samples}, storage.type: filesystem }
+    - { name: dummy, alias: gen, rate: 2000, samples: ${samples}, storage.type: filesystem, dummy: '${EVENT}' }
   `, `
     - { name: flaky, match: '*', always_retry: on, retry_limit: no_limits }
   `));
@@ -50,7 +58,7 @@ async function leaveChunksOnDisk(dir: string, samples: number): Promise<string> 
 
 test('corrupt chunk files (truncated, a flipped byte, wrong magic) are quarantined; every healthy chunk is delivered', async () => {
   const dir = tempDir();
-  const chunkDir = await leaveChunksOnDisk(dir, 1000);
+  const chunkDir = await leaveChunksOnDisk(dir);
   const files = readdirSync(chunkDir).filter((f) => f.endsWith('.chunk')).sort();
   assert.ok(files.length >= 5, `only ${files.length} chunk files`);
   const count = (f: string) => decodeChunkFile(f, readFileSync(join(chunkDir, f)), true).count;
@@ -74,7 +82,7 @@ test('corrupt chunk files (truncated, a flipped byte, wrong magic) are quarantin
     - { name: file, match: '*', path: ${dir}/out.jsonl }
   `));
   try {
-    await waitFor(() => countLines(join(dir, 'out.jsonl')) === 1000 - lost, `${1000 - lost} healthy events delivered`);
+    await waitFor(() => countLines(join(dir, 'out.jsonl')) === SAMPLES - lost, `${SAMPLES - lost} healthy events delivered`);
     const reasons = s.logs.filter((l) => l.msg.startsWith('corrupt chunk file moved to quarantine')).map((l) => l.reason);
     assert.equal(reasons.length, 3);
     assert.ok(reasons.some((r) => /truncated: file is \d+ bytes, header says \d+/.test(r)), reasons.join('\n'));

@@ -184,7 +184,7 @@ for (const [what, pattern] of [
       await w.run(6 * PER_GENERATION, async (i) => {
         if (i === 2 * PER_GENERATION) {
           // A reader that falls behind: whole generations come and go before it reaches the end of its file.
-          await waitFor(async () => metric(await s.api('/api/v1/metrics/prometheus'), 'sluice_input_paused', { name: 'tail.0' }) === 1, 'the input to pause', 60_000);
+          await waitFor(async () => metric(await s.api('/api/v1/metrics/prometheus'), 'sluice_input_paused', { name: 'tail.0' }) === 1, 'the input to pause');
         }
         w.rename();
         if (i === PER_GENERATION) process.kill((stalled = plugin), 'SIGSTOP');

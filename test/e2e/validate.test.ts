@@ -33,7 +33,7 @@ async function validate(name: string, env: NodeJS.ProcessEnv = {}): Promise<Resu
   const s = new Sluice(['validate', '-c', file], { env: { ...CLEAN_ENV, ...env } });
   // 'exit' can come before the last stderr bytes are read; 'close' waits for the streams.
   const closed = once(s.proc, 'close');
-  const { code } = await s.exit(30_000);
+  const { code } = await s.exit();
   await closed;
   return { file, code, errors: s.stderrText, stdout: s.stdout };
 }

@@ -1,32 +1,26 @@
 // Runs the real sluice binary in a child process, for end-to-end tests.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { after } from 'node:test';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { running, waitFor, type Patience } from './wait.ts';
+
+export { waitFor } from './wait.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const MAIN = join(ROOT, 'host/cli/main.ts');
 export const FIXTURES = join(ROOT, 'test/fixtures');
 
+// A test that fails before it stops its sluice would leave it running, and the test file's
+// process, which holds its pipes, would never end: the whole suite would hang.
+after(() => {
+  for (const pid of running) process.kill(pid, 'SIGKILL');
+});
+
 export function tempDir(prefix = 'sluice-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
-}
-
-/** Polls until fn returns a truthy value, or throws after the deadline. */
-export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 20_000, everyMs = 50): Promise<NonNullable<T>> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 export interface LogLine {
@@ -42,6 +36,7 @@ export class Sluice {
   readonly stderrText: string[] = [];
   stdout = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private closed?: { code: number | null; signal: NodeJS.Signals | null };
 
   constructor(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: 'pipe' | 'ignore' } = {}) {
     this.proc = spawn(process.execPath, [MAIN, ...args], {
@@ -50,7 +45,10 @@ export class Sluice {
       stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
     });
     // 'close', not 'exit': every byte of stdout and stderr has been read by then.
-    this.exited = new Promise((r) => this.proc.on('close', (code, signal) => r({ code, signal })));
+    this.exited = new Promise((r) => this.proc.on('close', (code, signal) => r((this.closed = { code, signal }))));
+    const pid = this.proc.pid!;
+    running.add(pid);
+    this.proc.on('exit', () => running.delete(pid));
     this.proc.stdout!.setEncoding('utf8').on('data', (s: string) => (this.stdout += s));
     let rest = '';
     this.proc.stderr!.setEncoding('utf8').on('data', (s: string) => {
@@ -76,8 +74,14 @@ export class Sluice {
     return this.logs.find(pred);
   }
 
-  waitForLog(pred: (l: LogLine) => boolean, what: string, timeoutMs = 20_000): Promise<LogLine> {
-    return waitFor(() => this.findLog(pred), what, timeoutMs);
+  /** Waits while sluice logs or uses CPU: a slow start is not a failure, a silent idle one is. */
+  waitForLog(pred: (l: LogLine) => boolean, what: string, p: Patience = {}): Promise<LogLine> {
+    return waitFor(() => this.findLog(pred), what, { progress: () => this.logs.length, ...p });
+  }
+
+  /** Running, and handling signals: "HTTP API listening" comes before sluice installs its handlers. */
+  started(): Promise<LogLine> {
+    return this.waitForLog((l) => l.msg === 'sluice started', 'sluice to start');
   }
 
   /** The HTTP API port, from the "HTTP API listening" log line. */
@@ -86,20 +90,34 @@ export class Sluice {
   }
 
   async api(path: string): Promise<any> {
-    const res = await fetch(`http://127.0.0.1:${await this.apiPort()}${path}`);
+    const res = await fetch(`http://127.0.0.1:${await this.apiPort()}${path}`).catch((err) => {
+      const { exitCode, signalCode } = this.proc;
+      if (exitCode === null && signalCode === null) throw err;
+      throw new Error(`${err.message}: sluice exited (${exitCode ?? signalCode}); last logs:\n${this.logs.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`);
+    });
     const text = await res.text();
     return res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
   }
 
-  /** Exit status, failing the test if it takes longer than timeoutMs. */
-  async exit(timeoutMs = 60_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    let t: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(`sluice did not exit within ${timeoutMs} ms; last logs:\n${this.logs.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`)), timeoutMs)));
+  /** Exit status; fails if sluice stops logging and using CPU (with its plugins) without exiting. */
+  async exit(p: Patience = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     try {
-      return await Promise.race([this.exited, timeout]);
-    } finally {
-      clearTimeout(t);
+      return await waitFor(() => this.closed, 'sluice to exit', { progress: () => this.logs.length, ...p });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; last logs:\n${this.logs.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`);
     }
+  }
+
+  /**
+   * Lets `ms` of sluice's timers run, for assertions that something does not happen. The pause
+   * alone proves nothing on a busy machine, where the host may not have run at all; two API round
+   * trips after it do: the second request is served in a later turn of the host's event loop
+   * than the first, after it has run every timer that was due.
+   */
+  async settle(ms: number): Promise<void> {
+    await new Promise((r) => setTimeout(r, ms));
+    await this.api('/api/v1/health');
+    await this.api('/api/v1/health');
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
