@@ -77,14 +77,6 @@ async function run(file: string, logLevel: string | undefined, watch: boolean): 
 
   const reloader = new Reloader(file, pipeline, log, metrics, logLevel);
   let api: Awaited<ReturnType<typeof startApi>> | undefined;
-  if (config.service.http_server) {
-    try {
-      api = await startApi(config.service.http_listen, config.service.http_port, { pipeline, reloader, metrics, version: VERSION, log });
-    } catch (err) {
-      fail(EXIT.FAILURE, `cannot serve the HTTP API on ${config.service.http_listen}:${config.service.http_port}: ${(err as Error).message}; change service.http_port or stop what uses it`);
-    }
-    log.info({ listen: config.service.http_listen, port: api.port }, 'HTTP API listening');
-  }
 
   let stopping = false;
   const stop = async (reason: string) => {
@@ -119,6 +111,16 @@ async function run(file: string, logLevel: string | undefined, watch: boolean): 
   if (watch) watchConfig(file, log, () => {
     if (!stopping) void reloader.reload('watch');
   });
+
+  // After the signal handlers: whoever reads "HTTP API listening" may signal at once.
+  if (config.service.http_server) {
+    try {
+      api = await startApi(config.service.http_listen, config.service.http_port, { pipeline, reloader, metrics, version: VERSION, log });
+    } catch (err) {
+      fail(EXIT.FAILURE, `cannot serve the HTTP API on ${config.service.http_listen}:${config.service.http_port}: ${(err as Error).message}; change service.http_port or stop what uses it`);
+    }
+    log.info({ listen: config.service.http_listen, port: api.port }, 'HTTP API listening');
+  }
 
   const started = pipeline.start();
   reloader.after(started);

@@ -1,16 +1,11 @@
 // A signal sent the moment sluice says its HTTP API listens is handled like any other.
-//
-// Known host bug, hence `todo` (reported, not failing the suite): host/cli/main.ts logs
-// "HTTP API listening" before it installs its SIGINT/SIGTERM/SIGHUP handlers, so a signal in
-// between gets the default action and kills sluice: no reload, no checkpoint. The window is a few
-// statements long, but writing that line wakes the reader, which on a busy machine often runs
-// first: 4 of 15 starts died of SIGHUP under `npm run test:stress`. Other tests wait for
-// Sluice.started() before they signal.
+// sluice used to log "HTTP API listening" before it installed its signal handlers, so a
+// signal in between killed it (4 of 15 starts under `npm run test:stress`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 
-test('SIGHUP the moment the HTTP API listens reloads sluice instead of killing it', { todo: 'host bug: handlers are installed after "HTTP API listening"' }, async () => {
+test('SIGHUP the moment the HTTP API listens reloads sluice instead of killing it', async () => {
   const file = writeConfig(tempDir(), `
 service:
   http_server: on
