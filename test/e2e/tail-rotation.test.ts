@@ -265,7 +265,8 @@ for (const storage of ['memory', 'filesystem'] as const) {
     // Only lines past a file's saved position may repeat (docs/storage.md), and with memory storage only those the killed run delivered.
     const generations = [...w.firstId].sort((a, b) => a[1] - b[1]);
     for (const [id, where] of dup) {
-      assert.equal(where.length, 2, `id ${id} arrived ${where.length} times`);
+      // Filesystem: a chunk delivered just before the kill but not yet acknowledged is also sent again from its file.
+      assert.ok(where.length <= (storage === 'filesystem' ? 3 : 2), `id ${id} arrived ${where.length} times`);
       const [ino, first] = generations.findLast(([, first]) => first <= id)!;
       const entry = Object.values(saved).find((e) => e.ino === ino);
       assert.ok(entry, `id ${id} repeated, but its file had no position in the db at the kill (done with, or never seen)`);
