@@ -136,6 +136,7 @@ export class PluginSupervisor {
         this.log.warn({ err: (err as Error).message, retry_in_s: waitS, failed, start_retries: this.opts.startRetries }, 'plugin failed to start; trying again');
         this.state = 'backoff';
         await delay(waitS * 1000);
+        if (this.stopRequested) throw new PluginStartError(`plugin "${this.opts.command.name}" was stopped before it started`);
         this.restarts++;
         this.hooks.restarted?.();
       }
