@@ -5,27 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIXTURES, Sluice, tempDir, writeConfig } from '../helpers/sluice.ts';
+import { FIXTURES, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 import { appendNumbered, countLines, readDelivered } from '../helpers/lines.ts';
 import { metric } from '../helpers/metrics.ts';
 import { Tmpfs } from '../helpers/tmpfs.ts';
 
 const FLAKY = JSON.stringify(join(FIXTURES, 'plugins/flaky.ts'));
 const BATCH = 2000;
-
-/** Polls until fn is true; fails only when progress() has not moved for 30 s. */
-async function until(s: Sluice, fn: () => Promise<boolean> | boolean, what: string, progress: () => Promise<number> | number = () => 0): Promise<void> {
-  let last = NaN;
-  let movedAt = Date.now();
-  for (;;) {
-    assert.equal(s.proc.exitCode, null, `sluice exited while waiting for ${what}`);
-    if (await fn()) return;
-    const p = await progress();
-    if (p !== last) [last, movedAt] = [p, Date.now()];
-    assert.ok(Date.now() - movedAt < 30_000, `nothing moved for 30 s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function ordered(list: number[] | undefined, n: number): boolean {
   return list !== undefined && list.length === n && list.every((v, i) => v === i);
@@ -80,22 +66,22 @@ pipeline:
 
     // 1. Lines stored as chunk files while both outputs are down.
     appendNumbered(input, 'L', 0, BATCH);
-    await until(s, async () => (await m('sluice_input_records_total', { name: 'in' })) === BATCH && chunkFiles() > 0, 'the first lines in chunk files',
-      () => m('sluice_input_records_total', { name: 'in' }));
-    await until(s, async () => (await s.api('/api/v1/storage')).storage_layer.chunks.open_events === 0, 'every chunk sealed');
+    await waitFor(async () => (await m('sluice_input_records_total', { name: 'in' })) === BATCH && chunkFiles() > 0, 'the first lines in chunk files',
+      { progress: () => m('sluice_input_records_total', { name: 'in' }) });
+    await waitFor(async () => (await s.api('/api/v1/storage')).storage_layer.chunks.open_events === 0, 'every chunk sealed');
 
     // 2. storage.path fills up. Output a comes back: its acknowledgements cannot be written to deliveries.log.
     storage.fill();
     out.free();
-    await until(s, async () => (await m('sluice_storage_write_errors_total', { what: 'delivery_log' })) > 0, 'a deliveries.log write error',
-      () => countLines(outFile));
+    await waitFor(async () => (await m('sluice_storage_write_errors_total', { what: 'delivery_log' })) > 0, 'a deliveries.log write error',
+      { progress: () => countLines(outFile) });
     // New lines: their chunk files cannot be written; they are delivered from memory.
     appendNumbered(input, 'L', BATCH, 2 * BATCH);
-    await until(s, async () => (await m('sluice_storage_write_errors_total', { what: 'chunk' })) > 0, 'a chunk write error',
-      () => m('sluice_input_records_total', { name: 'in' }));
-    await until(s, () => countLines(outFile) === 2 * BATCH, `output a to have ${2 * BATCH} lines`, () => countLines(outFile));
+    await waitFor(async () => (await m('sluice_storage_write_errors_total', { what: 'chunk' })) > 0, 'a chunk write error',
+      { progress: () => m('sluice_input_records_total', { name: 'in' }) });
+    await waitFor(() => countLines(outFile) === 2 * BATCH, `output a to have ${2 * BATCH} lines`, { progress: () => countLines(outFile) });
     appendNumbered(input, 'L', 2 * BATCH, 3 * BATCH);
-    await until(s, () => countLines(outFile) === 3 * BATCH, `output a to have ${3 * BATCH} lines`, () => countLines(outFile));
+    await waitFor(() => countLines(outFile) === 3 * BATCH, `output a to have ${3 * BATCH} lines`, { progress: () => countLines(outFile) });
     assert.ok((await m('sluice_storage_write_errors_total', { what: 'chunk' })) >= 2, 'every flush on the full disk failed');
     // Logged once per outage, not per chunk or per acknowledgement.
     assert.equal(s.logs.filter((l) => l.msg.startsWith('cannot write chunk files')).length, 1);
@@ -107,8 +93,8 @@ pipeline:
     rmSync(outage);
     appendNumbered(input, 'L', 3 * BATCH, 4 * BATCH);
     const total = 4 * BATCH;
-    await until(s, async () => (await m('sluice_output_proc_records_total', { name: 'b' })) === total && countLines(outFile) === total, 'every line delivered to both outputs',
-      async () => (await m('sluice_output_proc_records_total', { name: 'b' })) + countLines(outFile));
+    await waitFor(async () => (await m('sluice_output_proc_records_total', { name: 'b' })) === total && countLines(outFile) === total, 'every line delivered to both outputs',
+      { progress: async () => (await m('sluice_output_proc_records_total', { name: 'b' })) + countLines(outFile) });
     await s.waitForLog((l) => l.msg === 'chunk files are written again', 'chunk writes to resume');
     await s.waitForLog((l) => l.msg === 'the delivery log is written again', 'deliveries.log writes to resume');
     const got = readDelivered(outFile);
@@ -154,13 +140,13 @@ pipeline:
 `));
   try {
     const retries = async () => metric(await s.api('/api/v1/metrics/prometheus'), 'sluice_output_retries_total', { name: 'a' });
-    await until(s, async () => (await retries()) > 0, 'a RETRY from the file plugin', () => s.logs.length);
+    await waitFor(async () => (await retries()) > 0, 'a RETRY from the file plugin', { progress: () => s.logs.length });
     assert.ok(s.logs.some((l) => l.msg === 'chunk will be retried' && /cannot write .*a\.jsonl: ENOSPC/.test(l.reason)), 'no RETRY for ENOSPC in the logs');
     // Whatever got through before the error was cut off again: only whole chunks are in the file.
     const before = readDelivered(outFile);
     assert.ok(before.total < 3000);
     out.free();
-    await until(s, () => countLines(outFile) === 3000, 'every line written', () => countLines(outFile));
+    await waitFor(() => countLines(outFile) === 3000, 'every line written', { progress: () => countLines(outFile) });
     const got = readDelivered(outFile);
     assert.ok(ordered(got.byPrefix.get('L'), 3000), 'not every line exactly once, in order');
     s.kill('SIGTERM');

@@ -14,7 +14,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIXTURES, Sluice, tempDir, writeConfig } from '../helpers/sluice.ts';
+import { FIXTURES, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 import { metric } from '../helpers/metrics.ts';
 
 const FLAKY = JSON.stringify(join(FIXTURES, 'plugins/flaky.ts'));
@@ -87,19 +87,9 @@ pipeline:
       }
     }
   };
-  /** Polls until the metric reaches want; fails only when it stops moving for 30 s. */
-  const reach = async (name: string, labels: { [k: string]: string }, want: number) => {
-    let last = -1;
-    let movedAt = Date.now();
-    for (;;) {
-      assert.equal(s.proc.exitCode, null, 'sluice exited');
-      const v = await sample(name, labels);
-      if (v >= want) return;
-      if (v !== last) [last, movedAt] = [v, Date.now()];
-      assert.ok(Date.now() - movedAt < 30_000, `${name} stalled at ${v} of ${want}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  /** Waits until the metric reaches want; fails only when nothing moves (test/helpers/wait.ts). */
+  const reach = (name: string, labels: { [k: string]: string }, want: number) =>
+    waitFor(async () => (await sample(name, labels)) >= want, `${name} to reach ${want}`, { progress: () => sample(name, labels) });
   const delivered = ['sluice_output_proc_records_total', { name: 'flaky.0' }] as const;
   try {
     await s.apiPort();

@@ -15,8 +15,8 @@ export interface Patience {
   /** Fail after this long even while things move (a livelock, a busy loop). */
   capMs?: number;
   everyMs?: number;
-  /** A progress measure (lines delivered, bytes written...): any change of its value counts as moving. */
-  progress?: () => unknown;
+  /** A progress measure (lines delivered, bytes written, a metric read over HTTP...): any change of its value counts as moving. */
+  progress?: () => unknown | Promise<unknown>;
   /** Processes whose CPU use, with their descendants', counts as moving; default: every sluice this test runs. */
   pids?: () => Iterable<number>;
 }
@@ -42,7 +42,7 @@ export async function waitFor<T>(fn: () => T | Promise<T>, what: string, p: Pati
       last = err;
     }
     const now = Date.now();
-    if (moved(now)) lastMove = now;
+    if (await moved(now)) lastMove = now;
     const why = now - start > capMs ? `gave up after ${capMs} ms` : now - lastMove > stallMs ? `nothing moved for ${now - lastMove} ms` : '';
     if (why) throw new Error(`${why} waiting for ${what}${p.progress ? ` (progress: ${JSON.stringify(p.progress())})` : ''}${last ? ` (last error: ${(last as Error).message})` : ''}`);
     await pause(everyMs);
@@ -56,15 +56,15 @@ const SAMPLE_MS = 1000;
 const BUSY_TICKS = 2;
 
 /** Returns a function telling whether anything moved since its last sample. */
-function tracker(progress: (() => unknown) | undefined, pids: () => Iterable<number>): (now: number) => boolean {
+function tracker(progress: Patience['progress'], pids: () => Iterable<number>): (now: number) => Promise<boolean> {
   let sampledAt = 0;
   let value: unknown;
   let ticks = 0;
-  return (now) => {
+  return async (now) => {
     if (now - sampledAt < SAMPLE_MS) return false;
     const first = sampledAt === 0;
     sampledAt = now;
-    const v = progress?.();
+    const v = await progress?.();
     const { ticks: t, runnable } = cpu([...pids()]);
     const moved = !first && (!isDeepStrictEqual(v, value) || t - ticks >= BUSY_TICKS || runnable);
     value = v;
