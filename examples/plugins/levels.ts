@@ -4,7 +4,7 @@
 // events that are at or above min_level on sluice's stdout, and logs a
 // per-level tally when it exits.
 import { writeSync } from 'node:fs';
-import { serve, HOST_STDOUT_FD_ENV } from '../../sdk/index.ts';
+import { serve, HOST_STDOUT_FD_ENV } from '../../sdk/src/index.ts';
 
 const ORDER = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 const tally: { [level: string]: number } = {};

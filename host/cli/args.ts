@@ -2,7 +2,7 @@
 // run the pipeline without what the operator asked for (`--wacth` runs without
 // reloads, and nobody notices until the first edit does nothing).
 import { parseArgs } from 'node:util';
-import { didYouMean } from '../../sdk/config-spec.ts';
+import { didYouMean } from '../../sdk/src/config-spec.ts';
 
 export type Command = 'run' | 'validate';
 

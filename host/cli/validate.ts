@@ -1,13 +1,13 @@
 // `sluice validate`: every static check, plus each output's plugin: its
 // Describe checks the plugin's keys, and a version 2 plugin's validate-only
 // Configure runs its own checks, without configuring anything.
-import { applySpec, unknownKeyMessage, type ConfigSpec, type KeyError, type KeyType } from '../../sdk/config-spec.ts';
+import { applySpec, unknownKeyMessage, type ConfigSpec, type KeyError, type KeyType } from '../../sdk/src/config-spec.ts';
 import { OUTPUT_COMMON_SPEC } from '../config/schema.ts';
 import type { ConfigIssue, SluiceConfig } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import { PluginClient } from '../supervisor/plugin-client.ts';
 import { PluginProcess } from '../supervisor/plugin-process.ts';
-import type { ConfigError, DescribeResponse } from '../../sdk/protocol.ts';
+import type { ConfigError, DescribeResponse } from '../../sdk/src/protocol.ts';
 
 function specOf(d: DescribeResponse): ConfigSpec {
   const spec: { [k: string]: ConfigSpec[string] } = {};

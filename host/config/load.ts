@@ -3,18 +3,17 @@
 // the first one.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
-import { applySpec, unknownKeyMessage, type ConfigSpec } from '../../sdk/config-spec.ts';
+import { applySpec, unknownKeyMessage, type ConfigSpec } from '../../sdk/src/config-spec.ts';
 import { globToRegExp } from '../engine/router.ts';
 import { parseRetryLimit } from '../engine/retry.ts';
 import { INPUTS } from '../inputs/index.ts';
+import { BUNDLED_PLUGINS_DIR, moduleFile } from '../paths.ts';
 import type { PluginCommand } from '../supervisor/plugin-process.ts';
 import { INPUT_COMMON_SPEC, OUTPUT_COMMON_SPEC, PIPELINE_KEYS, PLUGIN_ENTRY_SPEC, SERVICE_SPEC, TOP_LEVEL_KEYS } from './schema.ts';
 
 export type KeyPath = (string | number)[];
 
-export const BUNDLED_PLUGINS_DIR = fileURLToPath(new URL('../../plugins/', import.meta.url));
 export const BUNDLED_PLUGINS = ['stdout', 'file', 'null', 'counter'];
 
 export class ConfigIssue {
@@ -239,7 +238,7 @@ export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = 
     commands.set(name, { name, argv: [found.path!, ...argv.slice(1)], env: envMap });
   }
   for (const name of BUNDLED_PLUGINS) {
-    if (!commands.has(name)) commands.set(name, { name, argv: [process.execPath, join(BUNDLED_PLUGINS_DIR, name, 'main.ts')], env: {} });
+    if (!commands.has(name)) commands.set(name, { name, argv: [process.execPath, join(BUNDLED_PLUGINS_DIR, name, moduleFile('main'))], env: {} });
   }
 
   const pipeline = top.pipeline;

@@ -1,6 +1,6 @@
 // The host's own config keys, each with its documented default
 // (docs/configuration.md is written from these).
-import type { ConfigSpec } from '../../sdk/config-spec.ts';
+import type { ConfigSpec } from '../../sdk/src/config-spec.ts';
 import { LOG_LEVELS } from '../log.ts';
 
 export const SERVICE_SPEC: ConfigSpec = {

@@ -5,7 +5,7 @@
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../api/metrics.ts';
 import { PluginSupervisor, type SupervisorOptions } from '../supervisor/supervisor.ts';
-import type { FlushResult } from '../../sdk/protocol.ts';
+import type { FlushResult } from '../../sdk/src/protocol.ts';
 import type { Chunk } from './chunk.ts';
 import { backoffSeconds } from './retry.ts';
 import type { DeadLetters } from '../storage/dead-letter.ts';

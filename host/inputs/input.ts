@@ -1,4 +1,4 @@
-import type { ConfigSpec } from '../../sdk/config-spec.ts';
+import type { ConfigSpec } from '../../sdk/src/config-spec.ts';
 import type { Metrics } from '../api/metrics.ts';
 import type { ChunkStore, InputAccount } from '../storage/store.ts';
 import type { Logger } from '../log.ts';

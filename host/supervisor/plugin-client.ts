@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import {
   CHANNEL_OPTIONS, ControllerService, HealthService, OutputService,
   type ConfigError, type DescribeResponse, type FlushRequest, type FlushResult, type Handshake, type PluginMetric,
-} from '../../sdk/protocol.ts';
+} from '../../sdk/src/protocol.ts';
 
 function unary<T>(client: grpc.Client, method: string, req: unknown, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import type { Logger } from '../log.ts';
 import {
   APP_PROTOCOL_VERSIONS, HOST_STDOUT_FD_ENV, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, parseHandshake, type Handshake,
-} from '../../sdk/protocol.ts';
+} from '../../sdk/src/protocol.ts';
 
 export interface PluginCommand {
   /** The plugin name in the config (bundled or from plugins:). */

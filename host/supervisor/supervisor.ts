@@ -5,7 +5,7 @@
 // output learns it through gone() and takes its sends back.
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../log.ts';
-import type { ConfigError, DescribeResponse, FlushRequest, FlushResult, PluginMetric } from '../../sdk/protocol.ts';
+import type { ConfigError, DescribeResponse, FlushRequest, FlushResult, PluginMetric } from '../../sdk/src/protocol.ts';
 import { PluginClient } from './plugin-client.ts';
 import { PluginProcess, PluginStartError, type PluginCommand } from './plugin-process.ts';
 

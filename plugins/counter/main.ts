@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Decodes every event and counts them, like Fluent Bit's counter output.
-import { serve } from '../../sdk/index.ts';
+import { serve } from '../../sdk/src/index.ts';
 
 let records = 0;
 let chunks = 0;

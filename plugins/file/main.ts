@@ -6,7 +6,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { mkdirSync, statSync } from 'node:fs';
-import { ConfigureError, serve, toJsonLine } from '../../sdk/index.ts';
+import { ConfigureError, serve, toJsonLine } from '../../sdk/src/index.ts';
 
 interface Config {
   path: string;

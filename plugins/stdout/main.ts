@@ -3,7 +3,7 @@
 // stdout as an extra file descriptor; a plugin's own stdout is reserved for
 // the handshake.
 import { writeSync } from 'node:fs';
-import { serve, toJsonLine, HOST_STDOUT_FD_ENV } from '../../sdk/index.ts';
+import { serve, toJsonLine, HOST_STDOUT_FD_ENV } from '../../sdk/src/index.ts';
 
 const fd = Number(process.env[HOST_STDOUT_FD_ENV] ?? 2);
 

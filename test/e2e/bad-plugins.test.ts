@@ -7,7 +7,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, ROOT, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 import { countLines } from '../helpers/lines.ts';
-import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../../sdk/protocol.ts';
+import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../../sdk/src/protocol.ts';
 
 const fixture = (name: string) => JSON.stringify(join(FIXTURES, 'plugins', name));
 

@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
 import { LineEncoder, OpenChunk, encodeStr, newChunkId, strHeaderSize } from '../../host/engine/chunk.ts';
-import { decodeEvents, encodeEvent, EventTime } from '../../sdk/codec/events.ts';
+import { decodeEvents, encodeEvent, EventTime } from '../../sdk/src/codec/events.ts';
 
 const LENGTHS = [0, 1, 31, 32, 255, 256, 65535, 65536, 70000];
 

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { applySpec, didYouMean, parseBool, parseDuration, parseSize, unknownKeyMessage, type ConfigSpec } from '../../sdk/config-spec.ts';
+import { applySpec, didYouMean, parseBool, parseDuration, parseSize, unknownKeyMessage, type ConfigSpec } from '../../sdk/src/config-spec.ts';
 
 describe('parseBool', () => {
   test('accepts Fluent Bit spellings in any case, with spaces', () => {

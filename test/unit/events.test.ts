@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventDecodeError, EventTime, decodeEvents, encodeEvent, encodeEvents } from '../../sdk/codec/events.ts';
+import { EventDecodeError, EventTime, decodeEvents, encodeEvent, encodeEvents } from '../../sdk/src/codec/events.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { APP_PROTOCOL_VERSIONS, CORE_PROTOCOL_VERSION, formatHandshake, negotiateVersion, parseHandshake } from '../../sdk/protocol.ts';
+import { APP_PROTOCOL_VERSIONS, CORE_PROTOCOL_VERSION, formatHandshake, negotiateVersion, parseHandshake } from '../../sdk/src/protocol.ts';
 
 describe('parseHandshake', () => {
   test('accepts the unix handshake line', () => {

@@ -1,5 +1,5 @@
 // dummy: generates a fixed event at a fixed rate, like Fluent Bit's dummy.
-import { EventTime, encodeEvent } from '../../../sdk/codec/events.ts';
+import { EventTime, encodeEvent } from '../../../sdk/src/codec/events.ts';
 import type { Input, InputContext, InputKind } from '../input.ts';
 
 interface DummyConfig {

@@ -1,7 +1,7 @@
 // stdin: one event per line of standard input. A line holding a JSON object
 // becomes the body; any other line becomes {log: line}.
 import { createInterface } from 'node:readline';
-import { encodeEvent, EventTime } from '../../../sdk/codec/events.ts';
+import { encodeEvent, EventTime } from '../../../sdk/src/codec/events.ts';
 import type { Input, InputContext, InputKind } from '../input.ts';
 
 export class StdinInput implements Input {
