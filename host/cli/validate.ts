@@ -5,8 +5,8 @@ import { applySpec, unknownKeyMessage, type ConfigSpec, type KeyError, type KeyT
 import { OUTPUT_COMMON_SPEC } from '../config/schema.ts';
 import type { ConfigIssue, SluiceConfig } from '../config/load.ts';
 import type { Logger } from '../log.ts';
-import { PluginClient } from '../supervisor/plugin-client.ts';
-import { PluginProcess } from '../supervisor/plugin-process.ts';
+import { PluginClient } from '../../sdk/src/client.ts';
+import { startPlugin } from '../supervisor/plugin-process.ts';
 import type { ConfigError, DescribeResponse } from '../../sdk/src/protocol.ts';
 
 function specOf(d: DescribeResponse): ConfigSpec {
@@ -27,7 +27,7 @@ function specOf(d: DescribeResponse): ConfigSpec {
 
 /** Describes the output's plugin, checks its keys, and has a version 2 plugin validate them (touching nothing). */
 async function check(o: SluiceConfig['outputs'][number], log: Logger, version: string): Promise<{ spec: ConfigSpec; errors: KeyError[]; rejected: ConfigError[] }> {
-  const proc = await PluginProcess.start(o.command, { log, startTimeoutMs: o.startTimeout * 1000, logLevel: 'warn' });
+  const proc = await startPlugin(o.command, { log, startTimeoutMs: o.startTimeout * 1000, logLevel: 'warn' });
   const client = new PluginClient(proc.handshake);
   try {
     const spec = specOf(await client.describe(version, 10_000));

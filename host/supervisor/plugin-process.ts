@@ -1,13 +1,10 @@
-// Starting one plugin process: spawn in its own process group, read the
-// handshake line, forward stderr into the host log, kill the whole group.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
-import { execa } from 'execa';
+// Starting one plugin process for the host (through the SDK's launcher, as
+// the harness does) and forwarding its stderr into the host log.
+import { hostname } from 'node:os';
 import type { Logger } from '../log.ts';
-import {
-  APP_PROTOCOL_VERSIONS, HOST_STDOUT_FD_ENV, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, parseHandshake, type Handshake,
-} from '../../sdk/src/protocol.ts';
+import { PluginProcess } from '../../sdk/src/launch.ts';
+
+export { PluginProcess, PluginStartError, type Exit } from '../../sdk/src/launch.ts';
 
 export interface PluginCommand {
   /** The plugin name in the config (bundled or from plugins:). */
@@ -16,41 +13,7 @@ export interface PluginCommand {
   env: { [k: string]: string };
 }
 
-export interface Exit {
-  code: number | undefined;
-  signal: string | undefined;
-  /** Set when the process could not be started at all (ENOENT, EACCES). */
-  error?: string;
-}
-
-/** A failure to start that is the plugin's fault; the message says what to do. */
-export class PluginStartError extends Error {}
-
-const STDERR_TAIL_LINES = 20;
-const HANDSHAKE_MAX_BYTES = 4096;
 const PINO_LEVELS: { [n: number]: string } = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
-
-/** Calls onLine for every complete line of a stream. */
-function eachLine(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
-  let rest = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (s: string) => {
-    rest += s;
-    let nl: number;
-    while ((nl = rest.indexOf('\n')) >= 0) {
-      onLine(rest.slice(0, nl));
-      rest = rest.slice(nl + 1);
-    }
-    if (rest.length > 64 * 1024) {
-      onLine(rest);
-      rest = '';
-    }
-  });
-  stream.on('end', () => {
-    if (rest) onLine(rest);
-  });
-}
-
 const LEVEL_NAMES = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
 /**
  * Keys the host writes on every forwarded line (pino's own, the root logger's
@@ -153,130 +116,19 @@ function isoTime(time: unknown): unknown {
   return Number.isNaN(d.getTime()) ? time : d.toISOString();
 }
 
-/** Removes a plugin's private directory; a failure is logged, never thrown (it would crash the host). */
-function removeDir(dir: string, log: Logger): void {
-  try {
-    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-  } catch (err) {
-    log.warn({ dir, err: (err as Error).message }, 'cannot remove the plugin\'s private directory; delete it by hand');
-  }
-}
-
-export class PluginProcess {
-  readonly pid: number;
-  readonly handshake: Handshake;
-  readonly exited: Promise<Exit>;
-  private readonly socketDir: string;
-  private constructor(pid: number, handshake: Handshake, exited: Promise<Exit>, socketDir: string) {
-    this.pid = pid;
-    this.handshake = handshake;
-    this.exited = exited;
-    this.socketDir = socketDir;
-  }
-
-  /** Signals the plugin's whole process group. */
-  kill(signal: NodeJS.Signals): void {
-    try {
-      process.kill(-this.pid, signal);
-    } catch {
-      // already gone
-    }
-  }
-
-  static async start(cmd: PluginCommand, opts: { log: Logger; startTimeoutMs: number; logLevel: string }): Promise<PluginProcess> {
-    const socketDir = mkdtempSync(join(tmpdir(), 'sluice-'));
-    const [file, ...args] = cmd.argv as [string, ...string[]];
-    // A `#!/usr/bin/env node` plugin runs on the host's own Node.
-    const path = [dirname(process.execPath), process.env.PATH ?? ''].join(delimiter);
-    const child = execa(file, args, {
-      detached: true,
-      cleanup: false,
-      reject: false,
-      buffer: false,
-      stdio: ['pipe', 'pipe', 'pipe', 1],
-      env: {
-        PATH: path,
-        ...cmd.env,
-        [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE,
-        PLUGIN_PROTOCOL_VERSIONS: APP_PROTOCOL_VERSIONS.join(','),
-        PLUGIN_UNIX_SOCKET_DIR: socketDir,
-        // go-plugin 1.0.1 ignores PLUGIN_UNIX_SOCKET_DIR and makes its socket
-        // in $TMPDIR; pointing TMPDIR here too means whatever a plugin leaves
-        // behind (even when SIGKILLed) goes when the directory goes.
-        TMPDIR: socketDir,
-        [HOST_STDOUT_FD_ENV]: '3',
-        SLUICE_LOG_LEVEL: opts.logLevel,
-      },
-    });
-    // The directory is removed before `exited` resolves, so whoever waits
-    // for the exit (a stopping host about to call process.exit) never
-    // outruns the cleanup.
-    const exited: Promise<Exit> = child
-      .then(
-        (r): Exit => ({ code: r.exitCode, signal: r.signal, ...(r.failed && r.exitCode === undefined && !r.signal ? { error: r.originalMessage || r.shortMessage } : {}) }),
-        (err: Error): Exit => ({ code: undefined, signal: undefined, error: err.message }),
-      )
-      .then((e) => {
-        removeDir(socketDir, opts.log);
-        return e;
-      });
-    const stderrTail: string[] = [];
-    let log = opts.log;
-    if (child.pid !== undefined) log = log.child({ plugin_pid: child.pid });
-    eachLine(child.stderr!, (line) => {
-      stderrTail.push(line);
-      if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
-      forwardLine(log, line);
-    });
-
-    const tail = () => (stderrTail.length ? `; its last stderr lines:\n  ${stderrTail.join('\n  ')}` : '; it wrote nothing to stderr');
-    const handshake = await new Promise<Handshake>((resolve, reject) => {
-      let buf = '';
-      let settled = false;
-      const fail = (msg: string) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        try {
-          process.kill(-child.pid!, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-        reject(new PluginStartError(msg));
-      };
-      const timer = setTimeout(
-        () => fail(`plugin "${cmd.name}" (${cmd.argv.join(' ')}) printed no handshake within ${opts.startTimeoutMs / 1000}s; raise start_timeout if it is just slow${tail()}`),
-        opts.startTimeoutMs,
-      );
-      child.stdout!.setEncoding('utf8');
-      child.stdout!.on('data', (s: string) => {
-        if (settled) {
-          for (const line of s.split('\n')) if (line.trim()) log.warn({ stdout: line.slice(0, 200) }, 'plugin wrote to stdout after its handshake; plugins must log to stderr');
-          return;
-        }
-        buf += s;
-        const nl = buf.indexOf('\n');
-        if (nl < 0 && buf.length < HANDSHAKE_MAX_BYTES) return;
-        const line = nl < 0 ? buf : buf.slice(0, nl);
-        try {
-          const hs = parseHandshake(line);
-          settled = true;
-          clearTimeout(timer);
-          resolve(hs);
-        } catch (err) {
-          fail(
-            `plugin "${cmd.name}" printed something that is not a sluice handshake on stdout (${(err as Error).message}); ` +
-              `first bytes: ${JSON.stringify(buf.slice(0, 200))}. A plugin must print only "1|1|unix|<socket>|grpc" on stdout and log to stderr`,
-          );
-        }
-      });
-      void exited.then(async (e) => {
-        // Let the last stderr lines arrive before quoting them.
-        await new Promise((r) => setImmediate(r));
-        if (e.error) fail(`cannot start plugin "${cmd.name}" (${cmd.argv.join(' ')}): ${e.error}; check the command path and that the file is executable`);
-        else fail(`plugin "${cmd.name}" exited before its handshake (${e.signal ? `signal ${e.signal}` : `exit code ${e.code}`})${tail()}`);
-      });
-    });
-    return new PluginProcess(child.pid!, handshake, exited, socketDir);
-  }
+/** Starts a plugin the way docs/protocol.md describes, its stderr going into `log`. */
+export async function startPlugin(cmd: PluginCommand, opts: { log: Logger; startTimeoutMs: number; logLevel: string }): Promise<PluginProcess> {
+  let log = opts.log;
+  const proc = await PluginProcess.start({
+    name: cmd.name,
+    argv: cmd.argv,
+    env: cmd.env,
+    startTimeoutMs: opts.startTimeoutMs,
+    logLevel: opts.logLevel,
+    onSpawn: (pid) => (log = log.child({ plugin_pid: pid })),
+    onStderr: (line) => forwardLine(log, line),
+    onStdout: (line) => log.warn({ stdout: line.slice(0, 200) }, 'plugin wrote to stdout after its handshake; plugins must log to stderr'),
+  });
+  void proc.exited.then((e) => e.cleanupError && opts.log.warn(e.cleanupError));
+  return proc;
 }

@@ -6,8 +6,8 @@
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../log.ts';
 import type { ConfigError, DescribeResponse, FlushRequest, FlushResult, PluginMetric } from '../../sdk/src/protocol.ts';
-import { PluginClient } from './plugin-client.ts';
-import { PluginProcess, PluginStartError, type PluginCommand } from './plugin-process.ts';
+import { PluginClient } from '../../sdk/src/client.ts';
+import { PluginStartError, startPlugin, type PluginCommand, type PluginProcess } from './plugin-process.ts';
 
 export type PluginState = 'starting' | 'validated' | 'ready' | 'draining' | 'stopping' | 'backoff' | 'stopped' | 'failed';
 
@@ -159,7 +159,7 @@ export class PluginSupervisor {
 
   private async launch(validateOnly: boolean): Promise<void> {
     this.state = 'starting';
-    const proc = await PluginProcess.start(this.opts.command, {
+    const proc = await startPlugin(this.opts.command, {
       log: this.log, startTimeoutMs: this.opts.startTimeoutMs, logLevel: this.opts.logLevel,
     });
     const gen: Generation = { proc, client: new PluginClient(proc.handshake), gone: false };

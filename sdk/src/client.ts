@@ -1,9 +1,10 @@
-// The host's side of the gRPC contract with one plugin process.
+// The host's side of the gRPC contract with one plugin process: used by the
+// sluice host and by the harness, so both speak to a plugin the same way.
 import * as grpc from '@grpc/grpc-js';
 import {
   CHANNEL_OPTIONS, ControllerService, HealthService, OutputService,
   type ConfigError, type DescribeResponse, type FlushRequest, type FlushResult, type Handshake, type PluginMetric,
-} from '../../sdk/src/protocol.ts';
+} from './protocol.ts';
 
 function unary<T>(client: grpc.Client, method: string, req: unknown, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -47,8 +48,12 @@ export class PluginClient {
   }
 
   async healthy(timeoutMs: number): Promise<boolean> {
-    const res = await unary<{ status: string }>(this.health, 'Check', { service: 'plugin' }, timeoutMs);
-    return res.status === 'SERVING';
+    return (await this.healthStatus(timeoutMs)) === 'SERVING';
+  }
+
+  /** go-plugin's service name is `plugin`; a plugin must answer `""` too. */
+  async healthStatus(timeoutMs: number, service = 'plugin'): Promise<string> {
+    return (await unary<{ status: string }>(this.health, 'Check', { service }, timeoutMs)).status;
   }
 
   async metrics(timeoutMs: number): Promise<PluginMetric[]> {
