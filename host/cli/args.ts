@@ -2,6 +2,7 @@
 // run the pipeline without what the operator asked for (`--wacth` runs without
 // reloads, and nobody notices until the first edit does nothing).
 import { parseArgs } from 'node:util';
+import { parse as parseYamlValue } from 'yaml';
 import { didYouMean } from '../../sdk/src/config-spec.ts';
 
 export type Command = 'run' | 'validate';
@@ -9,7 +10,9 @@ export type Command = 'run' | 'validate';
 export type Parsed =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: Command; config: string; logLevel?: string; watch: boolean };
+  | { kind: Command; config: string; logLevel?: string; watch: boolean }
+  | { kind: 'plugin-check'; config: { [key: string]: unknown }; json: boolean; command: string[] }
+  | { kind: 'plugin-new'; name: string; lang: 'ts'; dir: string | undefined };
 
 /** A wrong command line; `message` says what is wrong and `usage` how it should look. */
 export class UsageError extends Error {
@@ -40,7 +43,11 @@ const COMMANDS: { [c in Command]: { options: string[]; usage: string } } = {
   run: { options: ['config', 'log-level', 'watch'], usage: 'sluice run -c FILE [--log-level LEVEL] [--watch]' },
   validate: { options: ['config'], usage: 'sluice validate -c FILE' },
 };
-const ALL_USAGE = `${COMMANDS.run.usage}\n  ${COMMANDS.validate.usage}\n  sluice --version\n  sluice --help`;
+const PLUGIN_USAGE = {
+  check: 'sluice plugin check [--config KEY=VALUE ...] [--json] -- COMMAND [ARGS...]',
+  new: 'sluice plugin new NAME [--lang ts] [--dir DIR]',
+};
+const ALL_USAGE = `${COMMANDS.run.usage}\n  ${COMMANDS.validate.usage}\n  ${PLUGIN_USAGE.check}\n  ${PLUGIN_USAGE.new}\n  sluice --version\n  sluice --help`;
 const usageOf = (command: Command | undefined) => `usage: ${command ? COMMANDS[command].usage : ALL_USAGE}\n"sluice --help" explains every command and flag.`;
 
 /**
@@ -56,6 +63,7 @@ export function closest(typed: string, candidates: string[]): string | undefined
 const dashed = (name: string) => (name.length === 1 ? `-${name}` : `--${name}`);
 
 export function parseCommandLine(argv: string[]): Parsed {
+  if (argv[0] === 'plugin') return parsePluginCommand(argv.slice(1));
   const options: { [k: string]: { type: 'string' | 'boolean'; short?: string } } = {};
   for (const [name, o] of Object.entries(OPTIONS)) options[name] = o.short ? { type: o.type, short: o.short } : { type: o.type };
   // strict: false, so that every problem below gets sluice's own message and a suggestion.
@@ -67,7 +75,7 @@ export function parseCommandLine(argv: string[]): Parsed {
   if (first !== undefined) {
     if (first === 'run' || first === 'validate') command = first;
     else {
-      const hint = closest(first, Object.keys(COMMANDS));
+      const hint = closest(first, [...Object.keys(COMMANDS), 'plugin']);
       const file = /\.ya?ml$/i.test(first) ? `; to run a config file: sluice run -c ${first}` : '';
       throw new UsageError(`unknown command "${first}"${hint ? `; did you mean ${hint}?` : file}`, usageOf(undefined));
     }
@@ -123,4 +131,70 @@ export function parseCommandLine(argv: string[]): Parsed {
   if (typeof config !== 'string') throw new UsageError(`sluice ${command} needs a config file: sluice ${command} -c FILE`, usageOf(command));
   const logLevel = values['log-level'];
   return { kind: command, config, ...(typeof logLevel === 'string' ? { logLevel } : {}), watch: values.watch === true };
+}
+
+/**
+ * `sluice plugin check|new ...`. Options end at `--` or at the first word
+ * that is not an option: what follows is the plugin's command, whose own
+ * flags must not be read as sluice's.
+ */
+function parsePluginCommand(argv: string[]): Parsed {
+  const [sub, ...rest] = argv;
+  const usage = (which?: 'check' | 'new') => `usage: ${which ? PLUGIN_USAGE[which] : `${PLUGIN_USAGE.check}\n  ${PLUGIN_USAGE.new}`}`;
+  if (sub !== 'check' && sub !== 'new') {
+    const hint = sub === undefined ? undefined : closest(sub, ['check', 'new']);
+    throw new UsageError(sub === undefined ? '"sluice plugin" needs a subcommand: check or new' : `unknown subcommand "plugin ${sub}"${hint ? `; did you mean "plugin ${hint}"?` : ''}`, usage());
+  }
+  const config: { [key: string]: unknown } = {};
+  let json = false;
+  let lang: string | undefined;
+  let dir: string | undefined;
+  const words: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a === '--') {
+      words.push(...rest.slice(i + 1));
+      break;
+    }
+    if (!a.startsWith('-') || a === '-') {
+      if (sub === 'check') {
+        words.push(...rest.slice(i));
+        break;
+      }
+      words.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const flag = eq > 0 && a.startsWith('--') ? a.slice(0, eq) : a;
+    const takeValue = (shown: string): string => {
+      const v = eq > 0 && a.startsWith('--') ? a.slice(eq + 1) : rest[++i];
+      if (v === undefined || v === '' || (eq < 0 && v.startsWith('-'))) throw new UsageError(`${flag} needs a value: ${flag} ${shown}`, usage(sub));
+      return v;
+    };
+    const known = sub === 'check' ? ['--config', '-c', '--json'] : ['--lang', '--dir'];
+    if (!known.includes(flag)) {
+      const hint = closest(flag.replace(/^-+/, ''), known.filter((k) => k.startsWith('--')).map((k) => k.slice(2)));
+      throw new UsageError(`unknown option ${flag} of "sluice plugin ${sub}"${hint ? `; did you mean --${hint}?` : ''}`, usage(sub));
+    }
+    if (flag === '--json') json = true;
+    else if (flag === '--config' || flag === '-c') {
+      const kv = takeValue('KEY=VALUE');
+      const at = kv.indexOf('=');
+      if (at <= 0) throw new UsageError(`--config takes KEY=VALUE, got ${JSON.stringify(kv)}`, usage(sub));
+      // Read as YAML reads a value in a config file, so `batch=10` is a number and `tags=[a, b]` a list.
+      config[kv.slice(0, at)] = parseYamlValue(kv.slice(at + 1));
+    } else if (flag === '--lang') lang = takeValue('ts');
+    else if (flag === '--dir') dir = takeValue('DIR');
+  }
+  if (sub === 'check') {
+    if (!words.length) throw new UsageError('"sluice plugin check" needs the plugin\'s command after --', usage('check'));
+    return { kind: 'plugin-check', config, json, command: words };
+  }
+  if (words.length !== 1) throw new UsageError(words.length ? `"sluice plugin new" takes one NAME, got ${words.map((w) => JSON.stringify(w)).join(', ')}` : '"sluice plugin new" needs the plugin\'s NAME', usage('new'));
+  const name = words[0]!;
+  if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new UsageError(`plugin NAME must be lowercase letters, digits and dashes, starting with a letter (it names the npm package and the output); got ${JSON.stringify(name)}`, usage('new'));
+  if (lang !== undefined && lang !== 'ts') {
+    throw new UsageError(lang === 'go' ? '--lang go is not available yet: it comes with the Go SDK; use --lang ts' : `--lang must be ts, got ${JSON.stringify(lang)}`, usage('new'));
+  }
+  return { kind: 'plugin-new', name, lang: 'ts', dir };
 }

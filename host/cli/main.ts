@@ -11,6 +11,8 @@ import { LOG_LEVELS, createLogger, type Logger } from '../log.ts';
 import { UsageError, closest, parseCommandLine, type Parsed } from './args.ts';
 import { EXIT } from './exit-codes.ts';
 import { validatePlugins } from './validate.ts';
+import { checkPlugin, formatResults } from '../plugin-kit/check.ts';
+import { scaffold } from '../plugin-kit/scaffold.ts';
 import { VERSION } from './version.ts';
 
 const USAGE = `sluice ${VERSION}: a log processor whose output plugins run as supervised processes
@@ -19,12 +21,17 @@ Usage:
   sluice run -c FILE [--log-level LEVEL] [--watch]
                                            run the pipeline in FILE; --watch reloads it when saved
   sluice validate -c FILE                  check FILE (and each plugin's keys) without running it
+  sluice plugin check [--config KEY=VALUE ...] [--json] -- COMMAND [ARGS...]
+                                           start a plugin as sluice would and check it against
+                                           every rule of the plugin protocol; exit 1 on a failure
+  sluice plugin new NAME [--lang ts] [--dir DIR]
+                                           write a plugin project (SDK, typed config, harness test)
   sluice --version                         print the version
   sluice --help                            print this help
 
 Exit codes: 0 done, 1 runtime failure, 2 invalid config or usage,
 130 stopped at once by a second SIGINT/SIGTERM.
-Docs: docs/configuration.md, docs/operations.md, docs/storage.md, docs/protocol.md.
+Docs: docs/configuration.md, docs/operations.md, docs/storage.md, docs/protocol.md, docs/plugin-authors.md.
 `;
 
 /** Calls onChange (debounced) when the file's content changes; editors that replace the file are fine. */
@@ -139,6 +146,17 @@ async function run(file: string, logLevel: string | undefined, watch: boolean): 
   if (!stopping) await stop('exit_on_eof');
 }
 
+async function pluginCheck(command: string[], config: { [key: string]: unknown }, json: boolean): Promise<void> {
+  const results = await checkPlugin(command, { config });
+  process.stdout.write(json ? JSON.stringify({ command, results }, null, 2) + '\n' : formatResults(results));
+  if (results.some((r) => r.status === 'fail')) process.exit(EXIT.FAILURE);
+}
+
+function pluginNew(name: string, lang: 'ts', dir: string | undefined): void {
+  const made = scaffold({ name, lang, dir });
+  process.stdout.write(`created ${made.dir}:\n${made.files.map((f) => `  ${f}`).join('\n')}\nnext: cd ${made.dir} && npm install && npm test (README.md says more)\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   let args: Parsed;
   try {
@@ -149,6 +167,8 @@ async function main(argv: string[]): Promise<void> {
   }
   if (args.kind === 'version') return void process.stdout.write(`sluice ${VERSION}\n`);
   if (args.kind === 'help') return void process.stdout.write(USAGE);
+  if (args.kind === 'plugin-check') return pluginCheck(args.command, args.config, args.json);
+  if (args.kind === 'plugin-new') return pluginNew(args.name, args.lang, args.dir);
   const { kind: command, config: file, logLevel: level } = args;
   if (level !== undefined && !LOG_LEVELS.includes(level)) {
     const hint = closest(level, LOG_LEVELS);
