@@ -17,4 +17,8 @@ const out = join(project, 'dist');
 rmSync(out, { recursive: true, force: true });
 execFileSync(process.execPath, [tsc, '-p', join(project, 'tsconfig.build.json')], { stdio: 'inherit' });
 // protocol.js finds its .proto files at ../proto/ from itself.
-if (!sdkOnly) cpSync(join(root, 'sdk', 'proto'), join(out, 'sdk', 'proto'), { recursive: true });
+if (!sdkOnly) {
+  cpSync(join(root, 'sdk', 'proto'), join(out, 'sdk', 'proto'), { recursive: true });
+  // `sluice plugin new` reads its templates next to its own module.
+  cpSync(join(root, 'host', 'plugin-kit', 'templates'), join(out, 'host', 'plugin-kit', 'templates'), { recursive: true });
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The sluice command line.
 import { readFileSync, watch } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, relative, resolve } from 'node:path';
 import { Reloader } from '../reload/reloader.ts';
 import { Metrics } from '../api/metrics.ts';
 import { plugins, startApi } from '../api/server.ts';
@@ -12,7 +12,7 @@ import { UsageError, closest, parseCommandLine, type Parsed } from './args.ts';
 import { EXIT } from './exit-codes.ts';
 import { validatePlugins } from './validate.ts';
 import { checkPlugin, formatResults } from '../plugin-kit/check.ts';
-import { scaffold } from '../plugin-kit/scaffold.ts';
+import { ScaffoldError, scaffold } from '../plugin-kit/scaffold.ts';
 import { VERSION } from './version.ts';
 
 const USAGE = `sluice ${VERSION}: a log processor whose output plugins run as supervised processes
@@ -153,8 +153,14 @@ async function pluginCheck(command: string[], config: { [key: string]: unknown }
 }
 
 function pluginNew(name: string, lang: 'ts', dir: string | undefined): void {
-  const made = scaffold({ name, lang, dir });
-  process.stdout.write(`created ${made.dir}:\n${made.files.map((f) => `  ${f}`).join('\n')}\nnext: cd ${made.dir} && npm install && npm test (README.md says more)\n`);
+  let made;
+  try {
+    made = scaffold({ name, lang, dir });
+  } catch (err) {
+    if (err instanceof ScaffoldError) fail(EXIT.FAILURE, `sluice: ${err.message}`);
+    throw err;
+  }
+  process.stdout.write(`created ${made.dir}:\n${made.files.map((f) => `  ${f}`).join('\n')}\nnext: cd ${relative(process.cwd(), made.dir) || '.'} && npm install && npm test && npm run check (its README.md says more)\n`);
 }
 
 async function main(argv: string[]): Promise<void> {
