@@ -338,18 +338,24 @@ const MAIN_RULES: RuleId[] = [
 const STREAM_RULES: RuleId[] = ['flush.ok', 'flush.empty', 'flush.10mib', 'flush.concurrent', 'flush.echo-send', 'drain.after-answers', 'stop.half-close'];
 const NOT_STARTED = 'the plugin did not start (see handshake.line)';
 
+/** Harnesses whose process has exited: its group id may be reused, so it is never signalled again. */
+const gone = new WeakSet<PluginHarness>();
+
 async function start(s: Shared, part: string): Promise<PluginHarness> {
   s.steps[part] = 'the handshake';
   const h = await startPlugin(s.command, { logLevel: 'debug', startTimeoutMs: START_MS, timeoutMs: STEP_MS });
   s.harnesses.push(h);
   const untrack = s.track({ kill: () => h.kill('SIGKILL'), gone: h.exited });
-  void h.exited.then(untrack);
+  void h.exited.then(() => {
+    gone.add(h);
+    untrack();
+  });
   return h;
 }
 
-/** Kills what is left of a harness's process and closes its connection. */
+/** Kills what is left of a harness's process group and closes its connection. */
 async function dispose(h: PluginHarness): Promise<void> {
-  h.kill('SIGKILL');
+  if (!gone.has(h)) h.kill('SIGKILL');
   await Promise.race([h.exited, after(5_000, undefined)]);
   await Promise.race([h.stop(), after(1_000, undefined)]);
 }
