@@ -17,7 +17,7 @@ import { pluginEnv } from '../../sdk/src/launch.ts';
 import { APP_PROTOCOL_VERSIONS, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, type ConfigError, type FlushResult } from '../../sdk/src/protocol.ts';
 
 export interface RuleResult {
-  /** Stable id, e.g. `handshake.stdout-clean`. */
+  /** Stable id, e.g. `stdout.reserved` (RULES lists them). */
   rule: string;
   /** What the rule says, for the table. */
   title: string;
@@ -801,6 +801,14 @@ async function checkDrain(s: Shared, h: PluginHarness, log: AnswerLog, flush: (e
   await Promise.race([Promise.allSettled(fired), after(STEP_MS, undefined)]);
 }
 
+/**
+ * Checks `command` (a plugin's argv, run as sluice runs it) against every
+ * rule in RULES, sending `config` in Configure. Calls `onResult` as each
+ * result is known; returns them all in RULES order. Never throws for a
+ * plugin's fault, and returns within `totalTimeoutMs` (60 s) plus a few
+ * seconds of cleanup: a rule not decided by then fails, naming what the
+ * check was waiting for.
+ */
 export async function checkPlugin(command: string[], opts: { config: { [key: string]: unknown }; onResult?: (r: RuleResult) => void; totalTimeoutMs?: number }): Promise<RuleResult[]> {
   const res = new Results(opts.onResult);
   const live = new Set<Tracked>();
