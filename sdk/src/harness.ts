@@ -129,6 +129,7 @@ export class PluginHarness {
   private streamClosed: Promise<void> | undefined;
   private nextSeq = 1;
   private readonly pending = new Map<string, Pending>();
+  private readonly answerListeners = new Set<(answer: FlushResult, matched: boolean) => void>();
   private exit: Exit | undefined;
 
   private constructor(name: string, argv: string[], proc: PluginProcess, o: HarnessOptions, logs: LogLine[], stdout: string[], logWaiters: Set<() => void>) {
@@ -190,6 +191,10 @@ export class PluginHarness {
   get exited(): Promise<Exit> {
     return this.proc.exited;
   }
+  /** PLUGIN_UNIX_SOCKET_DIR: the private directory the plugin was given for its socket. */
+  get socketDir(): string {
+    return this.proc.socketDir;
+  }
   /** Sends still waiting for an answer. */
   get outstanding(): number {
     return this.pending.size;
@@ -236,11 +241,23 @@ export class PluginHarness {
     stream.on('data', (r: FlushResult) => {
       const key = this.version >= 2 ? `s${Number(r.send_seq)}` : `c${r.chunk_id}`;
       const p = this.pending.get(key);
+      for (const l of this.answerListeners) l(r, p !== undefined);
       if (!p) return void this.unmatchedAnswers.push(r);
       this.pending.delete(key);
       p.resolve(r);
     });
     return stream;
+  }
+
+  /**
+   * Calls `listener` with every answer read from the Flush stream, as it
+   * arrives and before the send it answers is resolved; `matched` is false
+   * for an answer that matches no outstanding send (see unmatchedAnswers).
+   * Returns a function that removes the listener.
+   */
+  onAnswer(listener: (answer: FlushResult, matched: boolean) => void): () => void {
+    this.answerListeners.add(listener);
+    return () => this.answerListeners.delete(listener);
   }
 
   private failPending(why: string): void {

@@ -100,14 +100,17 @@ export class PluginProcess {
   readonly exited: Promise<Exit>;
   /** fd 3, when started with `hostStdout: 'pipe'`. */
   readonly hostStdout: Readable | undefined;
+  /** The private directory given as PLUGIN_UNIX_SOCKET_DIR (and TMPDIR); removed once the process has exited. */
+  readonly socketDir: string;
   private readonly stdin: NodeJS.WritableStream;
 
-  private constructor(pid: number, handshake: Handshake, exited: Promise<Exit>, stdin: NodeJS.WritableStream, hostStdout: Readable | undefined) {
+  private constructor(pid: number, handshake: Handshake, exited: Promise<Exit>, stdin: NodeJS.WritableStream, hostStdout: Readable | undefined, socketDir: string) {
     this.pid = pid;
     this.handshake = handshake;
     this.exited = exited;
     this.stdin = stdin;
     this.hostStdout = hostStdout;
+    this.socketDir = socketDir;
   }
 
   /** Signals the plugin's whole process group. */
@@ -220,7 +223,7 @@ export class PluginProcess {
         else fail(`${plugin} exited before its handshake (${e.signal ? `signal ${e.signal}` : `exit code ${e.code}`})${hint(stderrTail)}${tail()}`);
       });
     });
-    return new PluginProcess(child.pid!, handshake, exited, child.stdin!, hostStdout);
+    return new PluginProcess(child.pid!, handshake, exited, child.stdin!, hostStdout, socketDir);
   }
 }
 
