@@ -287,7 +287,18 @@ export function serve<C = { [key: string]: any }>(plugin: OutputPlugin<C>): void
       log.error({ err }, 'exit hook failed');
     }
     clearTimeout(timer);
-    server.forceShutdown();
+    // tryShutdown lets replies already given go out (Shutdown's own: a
+    // forced close cancels it); a call still open cannot hold the exit long.
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, 250);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
     // The host removes this directory too, unless it was killed first.
     rmSync(dir, { recursive: true, force: true });
     process.exit(code);
