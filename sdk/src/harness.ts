@@ -6,6 +6,7 @@
 //   assert.deepEqual(await plugin.configure({ path: '/tmp/x' }), []);
 //   assert.equal((await plugin.flush('app.log', [{ log: 'hi' }])).status, 'OK');
 //   await plugin.stop();
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { PluginClient } from './client.ts';
 import { EventTime, encodeEvents, type Record } from './codec/events.ts';
 import { PluginProcess, type Exit } from './launch.ts';
@@ -100,6 +101,13 @@ function within<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
+/** How long a failed call or Flush stream waits for the process's exit, to name it as the reason. */
+const EXIT_EXPLAINS_MS = 1000;
+
+function exitText(e: Exit): string {
+  return e.error ? `could not run (${e.error})` : `exited (${e.signal ? `signal ${e.signal}` : `code ${e.code}`})`;
+}
+
 function toBytes(events: FlushEvents): { data: Buffer; count: number } {
   if (Buffer.isBuffer(events)) return { data: events, count: 1 };
   if (events instanceof Uint8Array) return { data: Buffer.from(events), count: 1 };
@@ -145,7 +153,7 @@ export class PluginHarness {
     proc.hostStdout?.on('data', (s: string) => (this.hostOut += s));
     void proc.exited.then((e) => {
       this.exit = e;
-      this.failPending(`the plugin exited (${e.signal ? `signal ${e.signal}` : `code ${e.code}`})`);
+      this.failPending(`the plugin ${exitText(e)}`);
     });
   }
 
@@ -199,25 +207,53 @@ export class PluginHarness {
     return `plugin "${this.name}" ${s}`;
   }
 
+  /**
+   * The plugin's exit if it comes within a moment: a call or stream cut off
+   * because the process died fails before the exit is seen, and the exit is
+   * the better reason.
+   */
+  private async exitSoon(): Promise<Exit | undefined> {
+    if (this.exit) return this.exit;
+    let timer!: NodeJS.Timeout;
+    const e = await Promise.race([this.proc.exited, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), EXIT_EXPLAINS_MS)))]);
+    clearTimeout(timer);
+    return e;
+  }
+
+  /**
+   * One unary call, bounded by `ms`: its error names the plugin, the call and
+   * what went wrong (no answer in time, the plugin exited, or the gRPC error,
+   * whose `code` it keeps).
+   */
+  private async ask<T>(call: string, ms: number, p: Promise<T>): Promise<T> {
+    const late = () => this.what(`did not answer ${call} within ${ms / 1000}s`);
+    try {
+      return await within(p, ms + 100, late);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === undefined) throw err; // the harness's own bound
+      if (code === grpcStatus.DEADLINE_EXCEEDED) throw Object.assign(new Error(late(), { cause: err }), { code });
+      const exit = await this.exitSoon();
+      const why = exit ? `it ${exitText(exit)}` : (err as Error).message;
+      throw Object.assign(new Error(this.what(`failed ${call}: ${why}`), { cause: err }), { code });
+    }
+  }
+
   describe(hostVersion = '0.0.0-harness'): Promise<DescribeResponse> {
-    return within(this.client.describe(hostVersion, this.timeoutMs), this.timeoutMs + 100, () => this.what(`did not answer Describe within ${this.timeoutMs / 1000}s`));
+    return this.ask('Describe', this.timeoutMs, this.client.describe(hostVersion, this.timeoutMs));
   }
 
   /** Sends the config; returns the plugin's per-key errors (empty when accepted). */
   configure(config: { [k: string]: unknown }, o: { validateOnly?: boolean; instance?: string } = {}): Promise<ConfigError[]> {
-    return within(
-      this.client.configure(o.instance ?? this.instance, config, o.validateOnly ?? false, this.timeoutMs),
-      this.timeoutMs + 100,
-      () => this.what(`did not answer Configure within ${this.timeoutMs / 1000}s`),
-    );
+    return this.ask('Configure', this.timeoutMs, this.client.configure(o.instance ?? this.instance, config, o.validateOnly ?? false, this.timeoutMs));
   }
 
   health(service = 'plugin'): Promise<string> {
-    return this.client.healthStatus(this.timeoutMs, service);
+    return this.ask('Health/Check', this.timeoutMs, this.client.healthStatus(this.timeoutMs, service));
   }
 
   metrics(): Promise<PluginMetric[]> {
-    return this.client.metrics(this.timeoutMs);
+    return this.ask('Metrics', this.timeoutMs, this.client.metrics(this.timeoutMs));
   }
 
   private openStream(): NonNullable<PluginHarness['stream']> {
@@ -227,8 +263,9 @@ export class PluginHarness {
     this.streamClosed = new Promise<void>((resolve) => {
       const done = (why: string) => {
         this.flushStreamEnded ??= why;
-        this.failPending(`the plugin ${why}`);
         resolve();
+        // Cut off by a death: the exit, seen a moment later, is the reason to give.
+        if (this.pending.size) void this.exitSoon().then((e) => this.failPending(`the plugin ${e ? exitText(e) : why}`));
       };
       stream.on('end', () => done('ended the Flush stream'));
       stream.on('error', (err: Error) => done(`failed the Flush stream: ${err.message}`));
@@ -251,6 +288,7 @@ export class PluginHarness {
   }
 
   private send(req: FlushRequest, timeoutMs: number, what: string): Promise<FlushResult> {
+    if (this.exit) return Promise.reject(new Error(this.what(`cannot take ${what}: it ${exitText(this.exit)}`)));
     if (this.flushStreamEnded) return Promise.reject(new Error(this.what(`cannot take ${what}: it ${this.flushStreamEnded}`)));
     const stream = this.openStream();
     const key = this.version >= 2 ? `s${req.send_seq}` : `c${req.chunk_id}`;
@@ -285,7 +323,8 @@ export class PluginHarness {
   async drain(deadlineMs = 5000): Promise<{ outstanding: number }> {
     const bound = deadlineMs + this.timeoutMs;
     if (this.version < 2) {
-      await within(this.client.drain(deadlineMs), bound, () => this.what(`did not answer Drain within ${bound / 1000}s`));
+      // The client gives the call deadlineMs + 1 s, as sluice does.
+      await this.ask('Drain', Math.min(bound, deadlineMs + 1000), this.client.drain(deadlineMs));
       return { outstanding: this.pending.size };
     }
     const seq = this.nextSeq++;
