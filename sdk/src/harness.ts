@@ -138,6 +138,8 @@ export class PluginHarness {
   private nextSeq = 1;
   private readonly pending = new Map<string, Pending>();
   private exit: Exit | undefined;
+  private stopping: Promise<Exit> | undefined;
+  private halfClosed = false;
 
   private constructor(name: string, argv: string[], proc: PluginProcess, o: HarnessOptions, logs: LogLine[], stdout: string[], logWaiters: Set<() => void>) {
     this.name = name;
@@ -335,16 +337,26 @@ export class PluginHarness {
   }
 
   /** Half-closes the Flush stream as sluice does before Shutdown, and waits for the plugin to end its side. */
-  async endFlushStream(): Promise<void> {
+  async endFlushStream(timeoutMs = this.timeoutMs): Promise<void> {
     if (!this.stream || this.flushStreamEnded) return;
-    this.stream.end();
-    await within(this.streamClosed!, this.timeoutMs, () => this.what(`did not end the Flush stream within ${this.timeoutMs / 1000}s of sluice half-closing it`));
+    if (!this.halfClosed) this.stream.end();
+    this.halfClosed = true;
+    await within(this.streamClosed!, timeoutMs, () => this.what(`did not end the Flush stream within ${timeoutMs / 1000}s of sluice half-closing it`));
   }
 
-  /** GRPCController/Shutdown, then waits for the exit (within `graceMs`, sluice's stop_grace). */
+  /**
+   * GRPCController/Shutdown, then waits for the exit (within `graceMs`,
+   * sluice's stop_grace). The exit is what counts: a plugin may exit before
+   * its answer is sent (go-plugin stops its server inside Shutdown; serve()
+   * exits right after answering), so a failed call is no error when the
+   * process goes; it is named when it does not.
+   */
   async shutdown(graceMs = 5000): Promise<Exit> {
-    await this.client.shutdown(this.timeoutMs);
-    return within(this.proc.exited, graceMs, () => this.what(`did not exit within ${graceMs / 1000}s of Shutdown`));
+    let failed = '';
+    await this.client.shutdown(this.timeoutMs).catch((err: Error & { code?: number }) => {
+      failed = err.code === grpcStatus.DEADLINE_EXCEEDED ? `, which it did not answer within ${this.timeoutMs / 1000}s` : ` (the call failed: ${err.message})`;
+    });
+    return within(this.proc.exited, graceMs, () => this.what(`did not exit within ${graceMs / 1000}s of Shutdown${failed}`));
   }
 
   /** What a plugin sees when sluice dies: stdin closes. */
@@ -382,14 +394,21 @@ export class PluginHarness {
   }
 
   /**
-   * Stops the plugin as sluice does: half-close the Flush stream, Shutdown,
-   * then SIGTERM and SIGKILL if it does not go. Never throws; safe in an
-   * after() hook. Returns how it exited.
+   * Stops the plugin as sluice does, with sluice's bounds: half-close the
+   * Flush stream (waiting at most 1 s for the plugin to end its side),
+   * Shutdown (1 s), then SIGTERM after `graceMs` and SIGKILL 2 s later, to
+   * the process group. Never throws; safe in an after() hook, and to call
+   * again (every call gets the first call's outcome). Returns how it exited.
    */
-  async stop(graceMs = 5000): Promise<Exit> {
+  stop(graceMs = 5000): Promise<Exit> {
+    return (this.stopping ??= this.stopOnce(graceMs));
+  }
+
+  private async stopOnce(graceMs: number): Promise<Exit> {
     if (!this.exit) {
-      await this.endFlushStream().catch(() => undefined);
-      await this.client.shutdown(Math.min(this.timeoutMs, 1000)).catch(() => undefined);
+      const step = Math.min(this.timeoutMs, 1000);
+      await this.endFlushStream(step).catch(() => undefined);
+      await within(this.client.shutdown(step), step + 100, () => 'Shutdown').catch(() => undefined);
       const gone = (ms: number) => Promise.race([this.proc.exited.then(() => true), new Promise<boolean>((r) => setTimeout(r, ms, false).unref())]);
       if (!(await gone(graceMs))) {
         this.proc.kill('SIGTERM');
