@@ -132,6 +132,7 @@ export class PluginHarness {
   private readonly timeoutMs: number;
   private readonly instance: string;
   private hostOut = '';
+  /** Called on every stderr line and every write on fd 3. */
   private readonly logWaiters: Set<() => void>;
   private stream: ReturnType<PluginClient['openFlush']> | undefined;
   private streamClosed: Promise<void> | undefined;
@@ -152,7 +153,10 @@ export class PluginHarness {
     this.stdout = stdout;
     this.logWaiters = logWaiters;
     proc.hostStdout?.setEncoding('utf8');
-    proc.hostStdout?.on('data', (s: string) => (this.hostOut += s));
+    proc.hostStdout?.on('data', (s: string) => {
+      this.hostOut += s;
+      for (const w of this.logWaiters) w();
+    });
     void proc.exited.then((e) => {
       this.exit = e;
       this.failPending(`the plugin ${exitText(e)}`);
@@ -390,6 +394,30 @@ export class PluginHarness {
       }),
       timeoutMs,
       () => this.what(`logged no line matching ${String(match)} within ${timeoutMs / 1000}s; its stderr:\n  ${this.logs.slice(-20).map((l) => l.raw).join('\n  ')}`),
+    ).finally(() => this.logWaiters.delete(check));
+  }
+
+  /**
+   * Waits until what the plugin wrote on fd 3 (`hostStdout`) matches, and
+   * returns all of it. What the plugin wrote before it answered a flush may
+   * still be on its way here when the answer comes: wait for it with this.
+   */
+  waitForHostStdout(match: RegExp | ((text: string) => boolean), timeoutMs = this.timeoutMs): Promise<string> {
+    const test = typeof match === 'function' ? match : (text: string) => match.test(text);
+    if (test(this.hostOut)) return Promise.resolve(this.hostOut);
+    let check!: () => void;
+    return within(
+      new Promise<string>((resolve) => {
+        check = () => {
+          if (test(this.hostOut)) resolve(this.hostOut);
+        };
+        this.logWaiters.add(check);
+      }),
+      timeoutMs,
+      () => {
+        const text = this.hostOut.length > 2000 ? `...${this.hostOut.slice(-2000)}` : this.hostOut;
+        return this.what(`wrote nothing matching ${String(match)} on fd 3 within ${timeoutMs / 1000}s; ${text ? `it wrote:\n  ${text.replace(/\n$/, '').split('\n').join('\n  ')}` : 'it wrote nothing there'}`);
+      },
     ).finally(() => this.logWaiters.delete(check));
   }
 
