@@ -239,7 +239,9 @@ export class PluginHarness {
       const code = (err as { code?: unknown }).code;
       if (code === undefined) throw err; // the harness's own bound
       if (code === grpcStatus.DEADLINE_EXCEEDED) throw Object.assign(new Error(late(), { cause: err }), { code });
-      const exit = await this.exitSoon();
+      // A lost connection may be a death, seen a moment later; an error the plugin sent is its answer.
+      const lost = code === grpcStatus.UNAVAILABLE || code === grpcStatus.CANCELLED;
+      const exit = lost ? await this.exitSoon() : this.exit;
       const why = exit ? `it ${exitText(exit)}` : (err as Error).message;
       throw Object.assign(new Error(this.what(`failed ${call}: ${why}`), { cause: err }), { code });
     }
