@@ -19,7 +19,4 @@ export class Order {
     void p.then(() => this.settled.push(name), () => this.settled.push(`${name} (rejected)`));
     return p;
   }
-  has(name: string): boolean {
-    return this.settled.includes(name);
-  }
 }
