@@ -102,7 +102,7 @@ function within<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
 }
 
 /** How long a failed call or Flush stream waits for the process's exit, to name it as the reason. */
-const EXIT_EXPLAINS_MS = 1000;
+const EXIT_EXPLAINS_MS = 2000;
 
 function exitText(e: Exit): string {
   return e.error ? `could not run (${e.error})` : `exited (${e.signal ? `signal ${e.signal}` : `code ${e.code}`})`;
