@@ -6,6 +6,7 @@
 //   assert.deepEqual(await plugin.configure({ path: '/tmp/x' }), []);
 //   assert.equal((await plugin.flush('app.log', [{ log: 'hi' }])).status, 'OK');
 //   await plugin.stop();
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { PluginClient } from './client.ts';
 import { EventTime, encodeEvents, type Record } from './codec/events.ts';
 import { PluginProcess, type Exit } from './launch.ts';
@@ -100,6 +101,13 @@ function within<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
+/** How long a failed call or Flush stream waits for the process's exit, to name it as the reason. */
+const EXIT_EXPLAINS_MS = 2000;
+
+function exitText(e: Exit): string {
+  return e.error ? `could not run (${e.error})` : `exited (${e.signal ? `signal ${e.signal}` : `code ${e.code}`})`;
+}
+
 function toBytes(events: FlushEvents): { data: Buffer; count: number } {
   if (Buffer.isBuffer(events)) return { data: events, count: 1 };
   if (events instanceof Uint8Array) return { data: Buffer.from(events), count: 1 };
@@ -124,6 +132,7 @@ export class PluginHarness {
   private readonly timeoutMs: number;
   private readonly instance: string;
   private hostOut = '';
+  /** Called on every stderr line and every write on fd 3. */
   private readonly logWaiters: Set<() => void>;
   private stream: ReturnType<PluginClient['openFlush']> | undefined;
   private streamClosed: Promise<void> | undefined;
@@ -131,6 +140,8 @@ export class PluginHarness {
   private readonly pending = new Map<string, Pending>();
   private readonly answerListeners = new Set<(answer: FlushResult, matched: boolean) => void>();
   private exit: Exit | undefined;
+  private stopping: Promise<Exit> | undefined;
+  private halfClosed = false;
 
   private constructor(name: string, argv: string[], proc: PluginProcess, o: HarnessOptions, logs: LogLine[], stdout: string[], logWaiters: Set<() => void>) {
     this.name = name;
@@ -143,10 +154,13 @@ export class PluginHarness {
     this.stdout = stdout;
     this.logWaiters = logWaiters;
     proc.hostStdout?.setEncoding('utf8');
-    proc.hostStdout?.on('data', (s: string) => (this.hostOut += s));
+    proc.hostStdout?.on('data', (s: string) => {
+      this.hostOut += s;
+      for (const w of this.logWaiters) w();
+    });
     void proc.exited.then((e) => {
       this.exit = e;
-      this.failPending(`the plugin exited (${e.signal ? `signal ${e.signal}` : `code ${e.code}`})`);
+      this.failPending(`the plugin ${exitText(e)}`);
     });
   }
 
@@ -204,25 +218,55 @@ export class PluginHarness {
     return `plugin "${this.name}" ${s}`;
   }
 
+  /**
+   * The plugin's exit if it comes within a moment: a call or stream cut off
+   * because the process died fails before the exit is seen, and the exit is
+   * the better reason.
+   */
+  private async exitSoon(): Promise<Exit | undefined> {
+    if (this.exit) return this.exit;
+    let timer!: NodeJS.Timeout;
+    const e = await Promise.race([this.proc.exited, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), EXIT_EXPLAINS_MS)))]);
+    clearTimeout(timer);
+    return e;
+  }
+
+  /**
+   * One unary call, bounded by `ms`: its error names the plugin, the call and
+   * what went wrong (no answer in time, the plugin exited, or the gRPC error,
+   * whose `code` it keeps).
+   */
+  private async ask<T>(call: string, ms: number, p: Promise<T>): Promise<T> {
+    const late = () => this.what(`did not answer ${call} within ${ms / 1000}s`);
+    try {
+      return await within(p, ms + 100, late);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === undefined) throw err; // the harness's own bound
+      if (code === grpcStatus.DEADLINE_EXCEEDED) throw Object.assign(new Error(late(), { cause: err }), { code });
+      // A lost connection may be a death, seen a moment later; an error the plugin sent is its answer.
+      const lost = code === grpcStatus.UNAVAILABLE || code === grpcStatus.CANCELLED;
+      const exit = lost ? await this.exitSoon() : this.exit;
+      const why = exit ? `it ${exitText(exit)}` : (err as Error).message;
+      throw Object.assign(new Error(this.what(`failed ${call}: ${why}`), { cause: err }), { code });
+    }
+  }
+
   describe(hostVersion = '0.0.0-harness'): Promise<DescribeResponse> {
-    return within(this.client.describe(hostVersion, this.timeoutMs), this.timeoutMs + 100, () => this.what(`did not answer Describe within ${this.timeoutMs / 1000}s`));
+    return this.ask('Describe', this.timeoutMs, this.client.describe(hostVersion, this.timeoutMs));
   }
 
   /** Sends the config; returns the plugin's per-key errors (empty when accepted). */
   configure(config: { [k: string]: unknown }, o: { validateOnly?: boolean; instance?: string } = {}): Promise<ConfigError[]> {
-    return within(
-      this.client.configure(o.instance ?? this.instance, config, o.validateOnly ?? false, this.timeoutMs),
-      this.timeoutMs + 100,
-      () => this.what(`did not answer Configure within ${this.timeoutMs / 1000}s`),
-    );
+    return this.ask('Configure', this.timeoutMs, this.client.configure(o.instance ?? this.instance, config, o.validateOnly ?? false, this.timeoutMs));
   }
 
   health(service = 'plugin'): Promise<string> {
-    return this.client.healthStatus(this.timeoutMs, service);
+    return this.ask('Health/Check', this.timeoutMs, this.client.healthStatus(this.timeoutMs, service));
   }
 
   metrics(): Promise<PluginMetric[]> {
-    return this.client.metrics(this.timeoutMs);
+    return this.ask('Metrics', this.timeoutMs, this.client.metrics(this.timeoutMs));
   }
 
   private openStream(): NonNullable<PluginHarness['stream']> {
@@ -232,8 +276,9 @@ export class PluginHarness {
     this.streamClosed = new Promise<void>((resolve) => {
       const done = (why: string) => {
         this.flushStreamEnded ??= why;
-        this.failPending(`the plugin ${why}`);
         resolve();
+        // Cut off by a death: the exit, seen a moment later, is the reason to give.
+        if (this.pending.size) void this.exitSoon().then((e) => this.failPending(`the plugin ${e ? exitText(e) : why}`));
       };
       stream.on('end', () => done('ended the Flush stream'));
       stream.on('error', (err: Error) => done(`failed the Flush stream: ${err.message}`));
@@ -268,6 +313,7 @@ export class PluginHarness {
   }
 
   private send(req: FlushRequest, timeoutMs: number, what: string): Promise<FlushResult> {
+    if (this.exit) return Promise.reject(new Error(this.what(`cannot take ${what}: it ${exitText(this.exit)}`)));
     if (this.flushStreamEnded) return Promise.reject(new Error(this.what(`cannot take ${what}: it ${this.flushStreamEnded}`)));
     const stream = this.openStream();
     const key = this.version >= 2 ? `s${req.send_seq}` : `c${req.chunk_id}`;
@@ -302,7 +348,8 @@ export class PluginHarness {
   async drain(deadlineMs = 5000): Promise<{ outstanding: number }> {
     const bound = deadlineMs + this.timeoutMs;
     if (this.version < 2) {
-      await within(this.client.drain(deadlineMs), bound, () => this.what(`did not answer Drain within ${bound / 1000}s`));
+      // The client gives the call deadlineMs + 1 s, as sluice does.
+      await this.ask('Drain', Math.min(bound, deadlineMs + 1000), this.client.drain(deadlineMs));
       return { outstanding: this.pending.size };
     }
     const seq = this.nextSeq++;
@@ -313,16 +360,26 @@ export class PluginHarness {
   }
 
   /** Half-closes the Flush stream as sluice does before Shutdown, and waits for the plugin to end its side. */
-  async endFlushStream(): Promise<void> {
+  async endFlushStream(timeoutMs = this.timeoutMs): Promise<void> {
     if (!this.stream || this.flushStreamEnded) return;
-    this.stream.end();
-    await within(this.streamClosed!, this.timeoutMs, () => this.what(`did not end the Flush stream within ${this.timeoutMs / 1000}s of sluice half-closing it`));
+    if (!this.halfClosed) this.stream.end();
+    this.halfClosed = true;
+    await within(this.streamClosed!, timeoutMs, () => this.what(`did not end the Flush stream within ${timeoutMs / 1000}s of sluice half-closing it`));
   }
 
-  /** GRPCController/Shutdown, then waits for the exit (within `graceMs`, sluice's stop_grace). */
+  /**
+   * GRPCController/Shutdown, then waits for the exit (within `graceMs`,
+   * sluice's stop_grace). The exit is what counts: a plugin may exit before
+   * its answer is sent (go-plugin stops its server inside Shutdown; serve()
+   * exits right after answering), so a failed call is no error when the
+   * process goes; it is named when it does not.
+   */
   async shutdown(graceMs = 5000): Promise<Exit> {
-    await this.client.shutdown(this.timeoutMs);
-    return within(this.proc.exited, graceMs, () => this.what(`did not exit within ${graceMs / 1000}s of Shutdown`));
+    let failed = '';
+    await this.client.shutdown(this.timeoutMs).catch((err: Error & { code?: number }) => {
+      failed = err.code === grpcStatus.DEADLINE_EXCEEDED ? `, which it did not answer within ${this.timeoutMs / 1000}s` : ` (the call failed: ${err.message})`;
+    });
+    return within(this.proc.exited, graceMs, () => this.what(`did not exit within ${graceMs / 1000}s of Shutdown${failed}`));
   }
 
   /** What a plugin sees when sluice dies: stdin closes. */
@@ -360,14 +417,45 @@ export class PluginHarness {
   }
 
   /**
-   * Stops the plugin as sluice does: half-close the Flush stream, Shutdown,
-   * then SIGTERM and SIGKILL if it does not go. Never throws; safe in an
-   * after() hook. Returns how it exited.
+   * Waits until what the plugin wrote on fd 3 (`hostStdout`) matches, and
+   * returns all of it. What the plugin wrote before it answered a flush may
+   * still be on its way here when the answer comes: wait for it with this.
    */
-  async stop(graceMs = 5000): Promise<Exit> {
+  waitForHostStdout(match: RegExp | ((text: string) => boolean), timeoutMs = this.timeoutMs): Promise<string> {
+    const test = typeof match === 'function' ? match : (text: string) => match.test(text);
+    if (test(this.hostOut)) return Promise.resolve(this.hostOut);
+    let check!: () => void;
+    return within(
+      new Promise<string>((resolve) => {
+        check = () => {
+          if (test(this.hostOut)) resolve(this.hostOut);
+        };
+        this.logWaiters.add(check);
+      }),
+      timeoutMs,
+      () => {
+        const text = this.hostOut.length > 2000 ? `...${this.hostOut.slice(-2000)}` : this.hostOut;
+        return this.what(`wrote nothing matching ${String(match)} on fd 3 within ${timeoutMs / 1000}s; ${text ? `it wrote:\n  ${text.replace(/\n$/, '').split('\n').join('\n  ')}` : 'it wrote nothing there'}`);
+      },
+    ).finally(() => this.logWaiters.delete(check));
+  }
+
+  /**
+   * Stops the plugin as sluice does, with sluice's bounds: half-close the
+   * Flush stream (waiting at most 1 s for the plugin to end its side),
+   * Shutdown (1 s), then SIGTERM after `graceMs` and SIGKILL 2 s later, to
+   * the process group. Never throws; safe in an after() hook, and to call
+   * again (every call gets the first call's outcome). Returns how it exited.
+   */
+  stop(graceMs = 5000): Promise<Exit> {
+    return (this.stopping ??= this.stopOnce(graceMs));
+  }
+
+  private async stopOnce(graceMs: number): Promise<Exit> {
     if (!this.exit) {
-      await this.endFlushStream().catch(() => undefined);
-      await this.client.shutdown(Math.min(this.timeoutMs, 1000)).catch(() => undefined);
+      const step = Math.min(this.timeoutMs, 1000);
+      await this.endFlushStream(step).catch(() => undefined);
+      await within(this.client.shutdown(step), step + 100, () => 'Shutdown').catch(() => undefined);
       const gone = (ms: number) => Promise.race([this.proc.exited.then(() => true), new Promise<boolean>((r) => setTimeout(r, ms, false).unref())]);
       if (!(await gone(graceMs))) {
         this.proc.kill('SIGTERM');
