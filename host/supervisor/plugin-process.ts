@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from '../log.ts';
 import { PluginProcess } from '../../sdk/src/launch.ts';
+import { PINO_LEVELS } from '../../sdk/src/protocol.ts';
 
 export { PluginProcess, PluginStartError, type Exit } from '../../sdk/src/launch.ts';
 
@@ -13,7 +14,6 @@ export interface PluginCommand {
   env: { [k: string]: string };
 }
 
-const PINO_LEVELS: { [n: number]: string } = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 const LEVEL_NAMES = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
 /**
  * Keys the host writes on every forwarded line (pino's own, the root logger's

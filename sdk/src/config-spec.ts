@@ -133,8 +133,10 @@ export function didYouMean(name: string, known: Iterable<string>): string | unde
 }
 
 export function unknownKeyMessage(key: string, known: Iterable<string>): string {
-  const guess = didYouMean(key, known);
-  return guess ? `unknown key; did you mean "${guess}"?` : `unknown key; known keys: ${[...known].sort().join(', ')}`;
+  const names = [...known].sort();
+  if (!names.length) return 'unknown key; this takes no keys';
+  const guess = didYouMean(key, names);
+  return guess ? `unknown key; did you mean "${guess}"?` : `unknown key; known keys: ${names.join(', ')}`;
 }
 
 /**

@@ -11,7 +11,7 @@ import { PluginClient } from './client.ts';
 import { EventTime, encodeEvents, type Record } from './codec/events.ts';
 import { PluginProcess, type Exit } from './launch.ts';
 import {
-  APP_PROTOCOL_VERSIONS,
+  APP_PROTOCOL_VERSIONS, PINO_LEVELS,
   type ConfigError, type DescribeResponse, type FlushRequest, type FlushResult, type Handshake, type PluginMetric,
 } from './protocol.ts';
 
@@ -72,7 +72,6 @@ interface Pending {
   reject(e: Error): void;
 }
 
-const PINO_LEVELS: { [n: number]: string } = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
 function parseLog(raw: string): LogLine {
   if (raw.startsWith('{')) {

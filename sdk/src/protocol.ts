@@ -24,6 +24,9 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
 };
 
+/** pino's numeric levels, as plugins log them on stderr (docs/protocol.md §4). */
+export const PINO_LEVELS: { readonly [n: number]: string } = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+
 /** The file descriptor on which the host hands a plugin its own stdout (used by the stdout plugin). */
 export const HOST_STDOUT_FD_ENV = 'SLUICE_HOST_STDOUT_FD';
 
