@@ -24,6 +24,8 @@ test('counts decoded events and chunks in its metrics and logs the total at exit
   const answers = await Promise.all(sizes.map((n, c) => plugin.flush('t', Array.from({ length: n }, (_, i) => ({ c, i })), { chunkId: `c${c}` })));
   assert.deepEqual(answers.map((a) => a.status), ['OK', 'OK', 'OK']);
   assert.deepEqual(await counts(), [8, 3]);
+  // The debug lines travel on stderr, which can come in after the answers.
+  await plugin.waitForLog(() => plugin.logs.filter((l) => l.msg === 'counted').length >= 3);
   const counted = plugin.logs.filter((l) => l.msg === 'counted').map((l) => [l.record?.chunk, l.record?.records]);
   assert.deepEqual(counted.sort(), [['c0', 2], ['c1', 5], ['c2', 1]]);
 

@@ -177,6 +177,8 @@ describe('the harness', { concurrency: 4 }, () => {
       { msg: { nested: true } },
     ].map((l) => JSON.stringify(l));
     const plugin = await start(t, 'raw.ts', { env: { RAW_STDERR: JSON.stringify([...lines, 'plain words', '[1,2]', '{not json']) } });
+    // stderr and the handshake (stdout) are separate pipes: wait for the last line.
+    await plugin.waitForLog((l) => l.raw === '{not json');
     const seen = plugin.logs.slice(0, lines.length + 3).map((l) => [l.level, l.msg, l.record === undefined]);
     assert.deepEqual(seen, [
       ['trace', 'p-trace', false], ['debug', 'p-debug', false], ['info', 'p-info', false],
