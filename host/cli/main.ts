@@ -11,7 +11,7 @@ import { LOG_LEVELS, createLogger, type Logger } from '../log.ts';
 import { UsageError, closest, parseCommandLine, type Parsed } from './args.ts';
 import { EXIT } from './exit-codes.ts';
 import { validatePlugins } from './validate.ts';
-import { checkPlugin, formatResults } from '../plugin-kit/check.ts';
+import { RULES, checkPlugin, formatResults, type RuleResult } from '../plugin-kit/check.ts';
 import { ScaffoldError, scaffold } from '../plugin-kit/scaffold.ts';
 import { VERSION } from './version.ts';
 
@@ -147,7 +147,11 @@ async function run(file: string, logLevel: string | undefined, watch: boolean): 
 }
 
 async function pluginCheck(command: string[], config: { [key: string]: unknown }, json: boolean): Promise<void> {
-  const results = await checkPlugin(command, { config });
+  // A plugin that hangs keeps the check going up to its 60 s bound: show that it moves.
+  let decided = 0;
+  const progress = process.stderr.isTTY ? (r: RuleResult) => process.stderr.write(`\rchecking ${command.join(' ')}: ${++decided}/${RULES.length} rules, last ${r.rule} ${r.status.toUpperCase()}\x1b[K`) : undefined;
+  const results = await checkPlugin(command, { config, ...(progress ? { onResult: progress } : {}) });
+  if (progress) process.stderr.write('\r\x1b[K');
   process.stdout.write(json ? JSON.stringify({ command, results }, null, 2) + '\n' : formatResults(results));
   if (results.some((r) => r.status === 'fail')) process.exit(EXIT.FAILURE);
 }
