@@ -442,12 +442,38 @@ function watchChunkFiles(dir: string): { stop(): number } {
   };
 }
 
+/** The output of a tail scenario: its config lines, and the plugins: entries it needs (made once, in setup). */
+interface TailOutput {
+  plugins?: () => string[];
+  output: string[];
+}
+
+const NULL_OUTPUT: TailOutput = { output: ["    - name: 'null'", "      match: '*'"] };
+
+/** The bundled counter plugin (TypeScript SDK): decodes every event. */
+const TS_DECODE_OUTPUT: TailOutput = { output: ['    - name: counter', "      match: '*'"] };
+
 /**
- * tail a file from its head to EOF → bundled null output, with the tail
- * input's chunks in memory or (filesystem) also written to files under a
- * fresh storage.path per run, which is removed after the run (unless --keep).
+ * bench/go/decode (Go SDK): decodes every event, the Go twin of counter.
+ * Built once with scripts/go.sh (offline, Debian's Go packages).
  */
-function tailNull(name: string, description: string, storage: TailStorage): Scenario {
+const GO_DECODE_OUTPUT: TailOutput = {
+  plugins() {
+    const bin = join(mkdtempSync(join(tmpdir(), 'sluice-bench-go-')), 'decode');
+    progress('building bench/go/decode with scripts/go.sh');
+    execFileSync(join(ROOT, 'scripts', 'go.sh'), ['build', '-o', bin, './bench/go/decode'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+    return ['plugins:', '  godecode:', `    command: [${JSON.stringify(bin)}]`];
+  },
+  output: ['    - name: godecode', "      match: '*'"],
+};
+
+/**
+ * tail a file from its head to EOF → an output (the bundled null one by
+ * default), with the tail input's chunks in memory or (filesystem) also
+ * written to files under a fresh storage.path per run, which is removed
+ * after the run (unless --keep).
+ */
+function tailNull(name: string, description: string, storage: TailStorage, out: TailOutput = NULL_OUTPUT): Scenario {
   const fs = storage.type === 'filesystem';
   return {
     name,
@@ -473,11 +499,13 @@ function tailNull(name: string, description: string, storage: TailStorage): Scen
     bestBy: { key: 'linesPerCpuS', higher: true },
     async setup(opts) {
       const file = logFile(opts.lines);
+      const plugins = out.plugins?.() ?? [];
       const config = (storagePath: string | undefined) => [
         `# Written by bench/run.ts (scenario ${name}).`,
         'service:',
         '  log_level: info',
         ...(fs ? [`  storage.path: ${JSON.stringify(storagePath)}`, `  storage.sync: ${storage.sync}`] : []),
+        ...plugins,
         'pipeline:',
         '  inputs:',
         '    - name: tail',
@@ -487,8 +515,7 @@ function tailNull(name: string, description: string, storage: TailStorage): Scen
         '      exit_on_eof: true',
         ...(fs ? ['      storage.type: filesystem'] : []),
         '  outputs:',
-        "    - name: 'null'",
-        "      match: '*'",
+        ...out.output,
         '',
       ].join('\n');
       return async (index) => {
@@ -522,7 +549,7 @@ function tailNull(name: string, description: string, storage: TailStorage): Scen
         }
         const counts = Object.entries(delivered as { [output: string]: unknown });
         if (counts.length === 0 || counts.some(([, n]) => n !== opts.lines)) {
-          throw new BenchError(`expected ${opts.lines} records delivered to the null output, the host reported ${JSON.stringify(delivered)}`);
+          throw new BenchError(`expected ${opts.lines} records delivered to the output, the host reported ${JSON.stringify(delivered)}`);
         }
         const started = run.logs.find((l) => l.msg === 'sluice started');
         const host = run.probes.find((p) => p.pid === run.hostPid);
@@ -944,6 +971,8 @@ const SCENARIOS: Scenario[] = [
   tailNull('tail-null', 'tail a file from its head to EOF → bundled null output, memory storage; the host\'s throughput alone', { type: 'memory' }),
   tailNull('tail-null-fs', 'tail-null with storage.type: filesystem on the tail input (storage.sync: normal: chunk files written, no fsync)', { type: 'filesystem', sync: 'normal' }),
   tailNull('tail-null-fs-full', 'tail-null with storage.type: filesystem and storage.sync: full (each chunk file fsynced before its rename)', { type: 'filesystem', sync: 'full' }),
+  tailNull('tail-decode-ts', 'tail → the bundled counter plugin (TypeScript SDK), which decodes every event; memory storage', { type: 'memory' }, TS_DECODE_OUTPUT),
+  tailNull('tail-decode-go', 'tail → bench/go/decode (Go SDK), which decodes every event; memory storage', { type: 'memory' }, GO_DECODE_OUTPUT),
   reloadUnderLoad(),
 ];
 
