@@ -12,7 +12,7 @@ export type Parsed =
   | { kind: 'version' }
   | { kind: Command; config: string; logLevel?: string; watch: boolean }
   | { kind: 'plugin-check'; config: { [key: string]: unknown }; json: boolean; command: string[] }
-  | { kind: 'plugin-new'; name: string; lang: 'ts'; dir: string | undefined };
+  | { kind: 'plugin-new'; name: string; lang: 'ts' | 'go'; dir: string | undefined };
 
 /** A wrong command line; `message` says what is wrong and `usage` how it should look. */
 export class UsageError extends Error {
@@ -45,7 +45,7 @@ const COMMANDS: { [c in Command]: { options: string[]; usage: string } } = {
 };
 const PLUGIN_USAGE = {
   check: 'sluice plugin check [--config KEY=VALUE ...] [--json] -- COMMAND [ARGS...]',
-  new: 'sluice plugin new NAME [--lang ts] [--dir DIR]',
+  new: 'sluice plugin new NAME [--lang ts|go] [--dir DIR]',
 };
 const ALL_USAGE = `${COMMANDS.run.usage}\n  ${COMMANDS.validate.usage}\n  ${PLUGIN_USAGE.check}\n  ${PLUGIN_USAGE.new}\n  sluice --version\n  sluice --help`;
 const usageOf = (command: Command | undefined) => `usage: ${command ? COMMANDS[command].usage : ALL_USAGE}\n"sluice --help" explains every command and flag.`;
@@ -183,7 +183,7 @@ function parsePluginCommand(argv: string[]): Parsed {
       if (at <= 0) throw new UsageError(`--config takes KEY=VALUE, got ${JSON.stringify(kv)}`, usage(sub));
       // Read as YAML reads a value in a config file, so `batch=10` is a number and `tags=[a, b]` a list.
       config[kv.slice(0, at)] = parseYamlValue(kv.slice(at + 1));
-    } else if (flag === '--lang') lang = takeValue('ts');
+    } else if (flag === '--lang') lang = takeValue('ts|go');
     else if (flag === '--dir') dir = takeValue('DIR');
   }
   if (sub === 'check') {
@@ -193,8 +193,6 @@ function parsePluginCommand(argv: string[]): Parsed {
   if (words.length !== 1) throw new UsageError(words.length ? `"sluice plugin new" takes one NAME, got ${words.map((w) => JSON.stringify(w)).join(', ')}` : '"sluice plugin new" needs the plugin\'s NAME', usage('new'));
   const name = words[0]!;
   if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new UsageError(`plugin NAME must be lowercase letters, digits and dashes, starting with a letter (it names the npm package and the output); got ${JSON.stringify(name)}`, usage('new'));
-  if (lang !== undefined && lang !== 'ts') {
-    throw new UsageError(lang === 'go' ? '--lang go is not available yet: it comes with the Go SDK; use --lang ts' : `--lang must be ts, got ${JSON.stringify(lang)}`, usage('new'));
-  }
-  return { kind: 'plugin-new', name, lang: 'ts', dir };
+  if (lang !== undefined && lang !== 'ts' && lang !== 'go') throw new UsageError(`--lang must be ts or go, got ${JSON.stringify(lang)}`, usage('new'));
+  return { kind: 'plugin-new', name, lang: lang ?? 'ts', dir };
 }

@@ -12,7 +12,7 @@ import { UsageError, closest, parseCommandLine, type Parsed } from './args.ts';
 import { EXIT } from './exit-codes.ts';
 import { validatePlugins } from './validate.ts';
 import { RULES, checkPlugin, formatResults, type RuleResult } from '../plugin-kit/check.ts';
-import { ScaffoldError, scaffold } from '../plugin-kit/scaffold.ts';
+import { ScaffoldError, scaffold, type Lang } from '../plugin-kit/scaffold.ts';
 import { VERSION } from './version.ts';
 
 const USAGE = `sluice ${VERSION}: a log processor whose output plugins run as supervised processes
@@ -24,7 +24,7 @@ Usage:
   sluice plugin check [--config KEY=VALUE ...] [--json] -- COMMAND [ARGS...]
                                            start a plugin as sluice would and check it against
                                            every rule of the plugin protocol; exit 1 on a failure
-  sluice plugin new NAME [--lang ts] [--dir DIR]
+  sluice plugin new NAME [--lang ts|go] [--dir DIR]
                                            write a plugin project (SDK, typed config, harness test)
   sluice --version                         print the version
   sluice --help                            print this help
@@ -156,7 +156,7 @@ async function pluginCheck(command: string[], config: { [key: string]: unknown }
   if (results.some((r) => r.status === 'fail')) process.exit(EXIT.FAILURE);
 }
 
-function pluginNew(name: string, lang: 'ts', dir: string | undefined): void {
+function pluginNew(name: string, lang: Lang, dir: string | undefined): void {
   let made;
   try {
     made = scaffold({ name, lang, dir });
@@ -164,7 +164,7 @@ function pluginNew(name: string, lang: 'ts', dir: string | undefined): void {
     if (err instanceof ScaffoldError) fail(EXIT.FAILURE, `sluice: ${err.message}`);
     throw err;
   }
-  process.stdout.write(`created ${made.dir}:\n${made.files.map((f) => `  ${f}`).join('\n')}\nnext: cd ${relative(process.cwd(), made.dir) || '.'} && npm install && npm test && npm run check (its README.md says more)\n`);
+  process.stdout.write(`created ${made.dir}:\n${made.files.map((f) => `  ${f}`).join('\n')}\nnext: cd ${relative(process.cwd(), made.dir) || '.'} && ${lang === 'go' ? `go mod tidy && go build -o ${name} . (offline: ./offline-go.sh build -o ${name} .)` : 'npm install && npm test && npm run check'} (its README.md says more)\n`);
 }
 
 async function main(argv: string[]): Promise<void> {
