@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAIN, ROOT, Sluice, tempDir, writeConfig } from '../helpers/sluice.ts';
 import { checkPlugin, formatResults, type RuleResult } from '../../host/plugin-kit/check.ts';
@@ -121,6 +121,29 @@ describe('sluice plugin check', () => {
       await remote.close();
     }
   });
+});
+
+test('examples/go/file cuts off a partial last line at Configure, then appends whole lines (sync: on)', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'out.jsonl');
+  writeFileSync(path, '{"a":1}\n{"b":');
+  const plugin = await startPlugin([bin('file')]);
+  try {
+    assert.deepEqual(await plugin.configure({ path, sync: 'on', json_date_key: '' }, { validateOnly: true }), []);
+    assert.equal(readFileSync(path, 'utf8'), '{"a":1}\n{"b":', 'a validate-only Configure touches nothing');
+    assert.deepEqual(await plugin.configure({ path, sync: 'on', json_date_key: '' }), []);
+    const warned = await plugin.waitForLog((l) => l.msg.startsWith('removed a partial last line'));
+    assert.equal(warned.level, 'warn');
+    assert.equal(warned.record!.bytes, 5);
+    assert.equal((await plugin.flush('t', [{ b: 2 }, { c: 'x' }])).status, 'OK');
+    assert.equal(readFileSync(path, 'utf8'), '{"a":1}\n{"b":2}\n{"c":"x"}\n');
+    const metrics = await plugin.metrics();
+    assert.equal(metrics.find((m) => m.name === 'file_records_total')?.value, 2);
+    assert.equal(metrics.find((m) => m.name === 'sdk_flush_answers_total' && m.labels.status === 'ok')?.value, 1);
+  } finally {
+    await plugin.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('a Go plugin through the harness', () => {
