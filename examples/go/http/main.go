@@ -4,7 +4,8 @@
 //
 // Answers: OK on 2xx; RETRY on 5xx, on 429 (waiting as long as Retry-After
 // asks), on a timeout and on a connection error; ERROR on any other status
-// (a 4xx: sending the same data again cannot help).
+// (a 4xx: sending the same data again cannot help; a redirect, which it does
+// not follow).
 //
 //	scripts/go.sh build -o /tmp/http-go ./examples/go/http
 //	sluice plugin check --config url=http://127.0.0.1:8080/ingest -- /tmp/http-go
@@ -62,7 +63,12 @@ func (o *output) configure(ctx *sluice.Context[Config]) error {
 	if err := o.validate(ctx); err != nil {
 		return err
 	}
-	o.client = &http.Client{Timeout: ctx.Config.Timeout}
+	o.client = &http.Client{
+		Timeout: ctx.Config.Timeout,
+		// Go follows a 301 or 302 to a POST with a GET, without the body: the
+		// events would be lost behind a 200. Answer the redirect instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	return nil
 }
 
@@ -111,6 +117,8 @@ func (o *output) flush(ctx *sluice.Context[Config], chunk *sluice.Chunk) sluice.
 		return sluice.Retry(what, retryAfter(res.Header.Get("Retry-After"), time.Now()))
 	case res.StatusCode >= 500:
 		return sluice.Retry(what, retryAfter(res.Header.Get("Retry-After"), time.Now()))
+	case res.StatusCode >= 300 && res.StatusCode < 400:
+		return sluice.Error(fmt.Sprintf("%s redirects to %q; set url to where events go", what, res.Header.Get("Location")))
 	default:
 		return sluice.Error(what)
 	}
