@@ -77,6 +77,9 @@ func (o *output) flush(ctx *sluice.Context[Config], chunk *sluice.Chunk) sluice.
 	if err != nil {
 		return sluice.Error(err.Error())
 	}
+	if len(events) == 0 {
+		return sluice.OK() // nothing to send
+	}
 	var body []byte
 	for _, e := range events {
 		if body, err = e.AppendJSONLine(body, ctx.Config.JSONDateKey); err != nil {
