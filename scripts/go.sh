@@ -10,4 +10,16 @@ GP="$ROOT/.gopath"
 mkdir -p "$GP/src/sluice.dev/sdk"
 [ -L "$GP/src/sluice.dev/sdk/go" ] || ln -sfn "$ROOT/sdk/go" "$GP/src/sluice.dev/sdk/go"
 export GOPATH="$GP:/usr/share/gocode" GO111MODULE=off GOPROXY=off GOFLAGS=
-exec go "$@"
+# In GOPATH mode `go` does not follow the symlink when it expands a pattern,
+# so sluice.dev/sdk/go/... would match nothing: spell its packages out.
+args=()
+for a in "$@"; do
+  if [[ $a == sluice.dev/sdk/go/... ]]; then
+    while IFS= read -r d; do
+      args+=("sluice.dev/sdk/go${d#.}")
+    done < <(cd "$ROOT/sdk/go" && find . -name '*.go' -not -path '*/testdata/*' -printf '%h\n' | sort -u)
+  else
+    args+=("$a")
+  fi
+done
+exec go "${args[@]}"

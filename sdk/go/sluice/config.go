@@ -444,8 +444,9 @@ func jsString(v any) (string, bool) {
 	return "", false
 }
 
+// quote spells a value as JSON.stringify does (no escaping of <, > and &).
 func quote(v any) string {
-	b, err := json.Marshal(v)
+	b, err := appendJSONValue(nil, v)
 	if err != nil {
 		return fmt.Sprint(v)
 	}

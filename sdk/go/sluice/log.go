@@ -180,17 +180,29 @@ func (w lineWriter) Write(p []byte) (int, error) {
 // info: they are about connections the host opens and closes.
 type grpcLogger struct{ log *Logger }
 
-func (g grpcLogger) Info(args ...any)                    { g.log.Trace(fmt.Sprint(args...), "@module", "grpc") }
-func (g grpcLogger) Infoln(args ...any)                  { g.log.Trace(sprintln(args...), "@module", "grpc") }
-func (g grpcLogger) Infof(format string, args ...any)    { g.log.Trace(fmt.Sprintf(format, args...), "@module", "grpc") }
-func (g grpcLogger) Warning(args ...any)                 { g.log.Debug(fmt.Sprint(args...), "@module", "grpc") }
-func (g grpcLogger) Warningln(args ...any)               { g.log.Debug(sprintln(args...), "@module", "grpc") }
-func (g grpcLogger) Warningf(format string, args ...any) { g.log.Debug(fmt.Sprintf(format, args...), "@module", "grpc") }
-func (g grpcLogger) Error(args ...any)                   { g.log.Warn(fmt.Sprint(args...), "@module", "grpc") }
-func (g grpcLogger) Errorln(args ...any)                 { g.log.Warn(sprintln(args...), "@module", "grpc") }
-func (g grpcLogger) Errorf(format string, args ...any)   { g.log.Warn(fmt.Sprintf(format, args...), "@module", "grpc") }
-func (g grpcLogger) Fatal(args ...any)                   { g.log.Error(fmt.Sprint(args...), "@module", "grpc"); os.Exit(1) }
-func (g grpcLogger) Fatalln(args ...any)                 { g.log.Error(sprintln(args...), "@module", "grpc"); os.Exit(1) }
+func (g grpcLogger) Info(args ...any)   { g.log.Trace(fmt.Sprint(args...), "@module", "grpc") }
+func (g grpcLogger) Infoln(args ...any) { g.log.Trace(sprintln(args...), "@module", "grpc") }
+func (g grpcLogger) Infof(format string, args ...any) {
+	g.log.Trace(fmt.Sprintf(format, args...), "@module", "grpc")
+}
+func (g grpcLogger) Warning(args ...any)   { g.log.Debug(fmt.Sprint(args...), "@module", "grpc") }
+func (g grpcLogger) Warningln(args ...any) { g.log.Debug(sprintln(args...), "@module", "grpc") }
+func (g grpcLogger) Warningf(format string, args ...any) {
+	g.log.Debug(fmt.Sprintf(format, args...), "@module", "grpc")
+}
+func (g grpcLogger) Error(args ...any)   { g.log.Warn(fmt.Sprint(args...), "@module", "grpc") }
+func (g grpcLogger) Errorln(args ...any) { g.log.Warn(sprintln(args...), "@module", "grpc") }
+func (g grpcLogger) Errorf(format string, args ...any) {
+	g.log.Warn(fmt.Sprintf(format, args...), "@module", "grpc")
+}
+func (g grpcLogger) Fatal(args ...any) {
+	g.log.Error(fmt.Sprint(args...), "@module", "grpc")
+	os.Exit(1)
+}
+func (g grpcLogger) Fatalln(args ...any) {
+	g.log.Error(sprintln(args...), "@module", "grpc")
+	os.Exit(1)
+}
 func (g grpcLogger) Fatalf(format string, args ...any) {
 	g.log.Error(fmt.Sprintf(format, args...), "@module", "grpc")
 	os.Exit(1)
