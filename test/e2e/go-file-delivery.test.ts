@@ -67,7 +67,13 @@ pipeline:
 
     await writeUpTo(60_000);
     await waitFor(() => countLines(outB) > 0 || undefined, 'lines in the new path', { progress: delivered });
-    const pid: number = (await s.api('/api/v1/plugins')).plugins.find((p: { output: string }) => p.output === 'go').pid;
+    const go = async () => (await s.api('/api/v1/plugins')).plugins.find((p: { output: string }) => p.output === 'go');
+    const pid: number = (await go()).pid;
+    // Stopped first, so that chunks are in flight to it when it dies.
+    process.kill(pid, 'SIGSTOP');
+    appendNumbered(input, 'go', written, written + BATCH);
+    written += BATCH;
+    await waitFor(async () => (await go()).in_flight > 0 || undefined, 'chunks in flight to the stopped plugin', { progress: () => s.logs.length });
     process.kill(pid, 'SIGKILL');
 
     await writeUpTo(TOTAL);
@@ -88,5 +94,6 @@ pipeline:
   const duplicates = [...seen.values()].reduce((a, c) => a + c - 1, 0);
   const requeued = s.logs.filter((l) => l.msg?.startsWith('chunks in flight to a plugin that is gone')).reduce((a, l) => a + (l.records ?? 0), 0);
   assert.ok(s.logs.some((l) => /go back to pending/.test(l.msg ?? '')), `the host did not notice the kill: ${s.logs.map((l) => l.msg).join(' | ')}`);
+  assert.ok(requeued > 0, 'no chunk was in flight at the kill');
   assert.ok(duplicates <= requeued, `${duplicates} duplicated lines, but only ${requeued} records were in flight at the kill`);
 });
