@@ -261,15 +261,16 @@ func (o *output) Flush(stream pb.Output_FlushServer) error {
 				before = append(before, ch)
 			}
 			openMu.Unlock()
+			o.log.Debug("draining", "unanswered", len(before), "deadline_ms", req.DeadlineMs)
 			running.Add(1)
-			go func(seq, deadlineMs uint64) {
+			go func(seq uint64) {
 				defer running.Done()
 				for _, ch := range before {
 					<-ch
 				}
-				o.log.Debug("drained", "sends_before", len(before), "deadline_ms", deadlineMs)
+				o.log.Debug("drained", "answered", len(before))
 				send(&pb.FlushResult{SendSeq: seq, Drained: true})
-			}(req.SendSeq, req.DeadlineMs)
+			}(req.SendSeq)
 			continue
 		}
 
@@ -347,13 +348,22 @@ func (o *output) deliver(req *pb.FlushRequest) *pb.FlushResult {
 
 // Drain is version 1's drain, a unary call on its own HTTP/2 stream: chunks
 // sent before it may still be on their way (they are delivered as they come,
-// never refused). It waits until every send taken is answered, or the
-// deadline, and says how many were answered meanwhile. Version 2 uses the
+// never refused). It waits until every send taken is answered, or until
+// deadline_ms, and says how many were answered meanwhile. Version 2 uses the
 // marker on the Flush stream; sluice does not call this then.
 func (o *output) Drain(ctx context.Context, req *pb.DrainRequest) (*pb.DrainResponse, error) {
 	o.stateMu.Lock()
-	before := o.answered
+	before, pending := o.answered, o.pending
 	o.stateMu.Unlock()
+	o.log.Debug("draining (version 1)", "unanswered", pending, "deadline_ms", req.DeadlineMs)
+	// Answer at deadline_ms: the call's own gRPC deadline (deadline_ms + 1 s)
+	// would turn the answer into DEADLINE_EXCEEDED.
+	var deadline <-chan time.Time
+	if req.DeadlineMs > 0 {
+		t := time.NewTimer(time.Duration(req.DeadlineMs) * time.Millisecond)
+		defer t.Stop()
+		deadline = t.C
+	}
 	for {
 		o.stateMu.Lock()
 		pending, answered, changed := o.pending, o.answered, o.changed
@@ -364,8 +374,11 @@ func (o *output) Drain(ctx context.Context, req *pb.DrainRequest) (*pb.DrainResp
 		}
 		select {
 		case <-changed:
-		case <-ctx.Done(): // sluice gives the call deadline_ms + 1 s
+		case <-deadline:
+			o.log.Warn("drain deadline passed with sends unanswered", "pending", pending, "completed", answered-before)
 			return &pb.DrainResponse{Completed: answered - before}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 }
