@@ -42,7 +42,7 @@ before(async () => {
   const copy = join(tempDir('sluice-pack-'), 'sluice');
   cpSync(ROOT, copy, {
     recursive: true,
-    filter: (src) => !/(^|\/)(node_modules|dist|\.git|out)$/.test(relative(ROOT, src)) && !relative(ROOT, src).startsWith('bench/data'),
+    filter: (src) => !/(^|\/)(node_modules|dist|\.git|\.gopath|out)$/.test(relative(ROOT, src)) && !relative(ROOT, src).startsWith('bench/data'),
   });
   symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
   const dest = tempDir('sluice-tarballs-');
