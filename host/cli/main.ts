@@ -147,7 +147,7 @@ async function run(file: string, logLevel: string | undefined, watch: boolean): 
 }
 
 async function pluginCheck(command: string[], config: { [key: string]: unknown }, json: boolean): Promise<void> {
-  // A plugin that hangs keeps the check going up to its 60 s bound: show that it moves.
+  // A plugin that hangs keeps the check going up to its 90 s bound: show that it moves.
   let decided = 0;
   const progress = process.stderr.isTTY ? (r: RuleResult) => process.stderr.write(`\rchecking ${command.join(' ')}: ${++decided}/${RULES.length} rules, last ${r.rule} ${r.status.toUpperCase()}\x1b[K`) : undefined;
   const results = await checkPlugin(command, { config, ...(progress ? { onResult: progress } : {}) });

@@ -59,7 +59,12 @@ const TITLES = new Map<string, string>(RULES.map((r) => [r.rule, r.title]));
 
 /** sluice's own bounds (docs/protocol.md), and the checker's. */
 const START_MS = 10_000; // start_timeout
-const STEP_MS = 10_000; // Describe, Configure, an answer to a flush
+const STEP_MS = 10_000; // Describe, Configure
+// An answer to a flush: half of sluice's default flush_timeout (60 s), so a
+// machine that is merely busy (a 10 MiB chunk on a starved core) does not
+// fail a good plugin, and a hung one still fails well before sluice would
+// restart it.
+const FLUSH_ANSWER_MS = 30_000;
 const COOKIE_EXIT_MS = START_MS; // as fast as it starts; a crowded machine can make that slow
 const DRAIN_DEADLINE_MS = 5_000;
 const DRAIN_SLACK_MS = 1_000;
@@ -67,7 +72,7 @@ const HALF_CLOSE_MS = 2_000; // sluice waits 1 s; a busy machine gets a second m
 const STOP_GRACE_MS = 5_000;
 const STDIN_EXIT_MS = 5_000;
 const PROBE_STOP_MS = 1_000;
-const TOTAL_MS = 60_000;
+const TOTAL_MS = 90_000;
 
 const UNKNOWN_KEY = 'sluice_check_unknown_key';
 const KEY_TYPES = new Set(['string', 'int', 'float', 'bool', 'duration', 'size', 'list', 'map', 'any']);
@@ -635,7 +640,7 @@ async function checkFlushStream(s: Shared, h: PluginHarness, part: string): Prom
     const id = chunkId();
     sent.add(id);
     const fallback = log.wait((a) => !a.matched && !a.r.drained && a.r.chunk_id === id);
-    const viaHarness = h.flush('sluice.check', events, { chunkId: id, timeoutMs: STEP_MS, ...(o.count !== undefined ? { count: o.count } : {}) });
+    const viaHarness = h.flush('sluice.check', events, { chunkId: id, timeoutMs: FLUSH_ANSWER_MS, ...(o.count !== undefined ? { count: o.count } : {}) });
     viaHarness.catch(() => {});
     try {
       return await Promise.race([
@@ -805,7 +810,7 @@ async function checkDrain(s: Shared, h: PluginHarness, log: AnswerLog, flush: (e
  * Checks `command` (a plugin's argv, run as sluice runs it) against every
  * rule in RULES, sending `config` in Configure. Calls `onResult` as each
  * result is known; returns them all in RULES order. Never throws for a
- * plugin's fault, and returns within `totalTimeoutMs` (60 s) plus a few
+ * plugin's fault, and returns within `totalTimeoutMs` (90 s) plus a few
  * seconds of cleanup: a rule not decided by then fails, naming what the
  * check was waiting for.
  */
