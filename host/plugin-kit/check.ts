@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
 import { startPlugin, type DescribeResponse, type Exit, type PluginHarness } from '../../sdk/src/harness.ts';
-import { pluginEnv } from '../../sdk/src/launch.ts';
+import { eachLine, pluginEnv } from '../../sdk/src/launch.ts';
 import { APP_PROTOCOL_VERSIONS, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, type ConfigError, type FlushResult } from '../../sdk/src/protocol.ts';
 
 export interface RuleResult {
@@ -128,16 +128,6 @@ function after<T>(ms: number, fallback: T): Promise<T> {
   return new Promise((r) => setTimeout(r, ms, fallback).unref());
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(what)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 function exitText(e: { code?: number | null; signal?: string | null }): string {
   return e.signal ? `was killed by ${e.signal}` : `exited with status ${e.code}`;
 }
@@ -234,18 +224,7 @@ async function probe(command: string[], versions: number[], env: { [k: string]: 
   const untrack = track({ kill: killGroup, gone: closed });
   child.stdin!.on('error', () => {});
   (child.stdio[3] as NodeJS.ReadableStream | null)?.resume();
-  let stderrRest = '';
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
-    stderrRest += s;
-    let nl: number;
-    while ((nl = stderrRest.indexOf('\n')) >= 0) {
-      out.stderr.push(stderrRest.slice(0, nl));
-      stderrRest = stderrRest.slice(nl + 1);
-    }
-  });
-  child.stderr!.on('end', () => {
-    if (stderrRest) out.stderr.push(stderrRest);
-  });
+  eachLine(child.stderr!, (line) => out.stderr.push(line));
   const printedLine = new Promise<void>((resolve) => {
     child.stdout!.setEncoding('utf8').on('data', (s: string) => {
       out.stdout += s;

@@ -5,11 +5,11 @@
 // a SIGKILL of the plugin.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { closeSync, constants, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { MAIN, ROOT, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
+import { MAIN, ROOT, Sluice, runCommand, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 import { countLines } from '../helpers/lines.ts';
 import { metric } from '../helpers/metrics.ts';
 import { startPlugin } from '../../sdk/src/harness.ts';
@@ -24,21 +24,9 @@ before(async () => {
 });
 after(() => rmSync(BUILD_DIR, { recursive: true, force: true }));
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 test('sluice plugin check passes it (go-plugin 1.0.1: version 2 picked; offered 99, it prints its own version)', async () => {
   const out = join(tempDir(), 'check.jsonl');
-  const run = await cli(['plugin', 'check', '--json', '--config', `path=${out}`, '--', BIN]);
+  const run = await runCommand(process.execPath, [MAIN, 'plugin', 'check', '--json', '--config', `path=${out}`, '--', BIN]);
   const { results } = JSON.parse(run.stdout) as { results: RuleResult[] };
   const table = results.map((r) => `${r.status} ${r.rule}${r.reason ? `: ${r.reason}` : ''}`).join('\n');
   assert.deepEqual(results.filter((r) => r.status !== 'pass').map((r) => r.rule), [], table);

@@ -5,11 +5,10 @@
 // binary, once, in before().
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAIN, ROOT, Sluice, tempDir, writeConfig } from '../helpers/sluice.ts';
+import { MAIN, ROOT, Sluice, runCommand, tempDir, writeConfig } from '../helpers/sluice.ts';
 import { checkPlugin, formatResults, type RuleResult } from '../../host/plugin-kit/check.ts';
 import { startPlugin, type PluginHarness } from '../../sdk/src/harness.ts';
 
@@ -17,38 +16,13 @@ const GO = join(ROOT, 'scripts/go.sh');
 /** Bounds a go command: a cold build of grpc and protobuf takes a while on a busy machine. */
 const GO_CAP_MS = 300_000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], capMs: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const cap = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${cmd} ${args.join(' ')} still running after ${capMs / 1000} s; stderr:\n${stderr}`));
-    }, capMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(cap);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 const binDir = tempDir('sluice-go-bin-');
 const bin = (name: string) => join(binDir, name);
 after(() => rmSync(binDir, { recursive: true, force: true }));
 
 before(async () => {
   // One build for all three: they share every package but their own. `-o DIR/` names each binary after its directory.
-  const r = await run(GO, ['build', '-o', `${binDir}/`, './examples/go/file', './examples/go/http', './test/fixtures/go/fixture'], GO_CAP_MS);
+  const r = await runCommand(GO, ['build', '-o', `${binDir}/`, './examples/go/file', './examples/go/http', './test/fixtures/go/fixture'], GO_CAP_MS);
   assert.equal(r.code, 0, `go build failed:\n${r.stdout}${r.stderr}`);
 });
 
@@ -90,7 +64,7 @@ class Remote {
 }
 
 test('the Go SDK\'s own tests pass (go test sluice.dev/sdk/go/...)', async () => {
-  const r = await run(GO, ['test', 'sluice.dev/sdk/go/...'], GO_CAP_MS);
+  const r = await runCommand(GO, ['test', 'sluice.dev/sdk/go/...'], GO_CAP_MS);
   assert.equal(r.code, 0, `go test failed:\n${r.stdout}${r.stderr}`);
   assert.match(r.stdout, /^ok\s+sluice\.dev\/sdk\/go\/sluice\b/m);
 });
@@ -100,7 +74,7 @@ describe('sluice plugin check', () => {
     const dir = tempDir();
     try {
       const path = join(dir, 'out.jsonl');
-      const r = await run(process.execPath, [MAIN, 'plugin', 'check', '--json', '--config', `path=${path}`, '--', bin('file')], 120_000);
+      const r = await runCommand(process.execPath, [MAIN, 'plugin', 'check', '--json', '--config', `path=${path}`, '--', bin('file')], 120_000);
       const { results } = JSON.parse(r.stdout) as { results: RuleResult[] };
       assertAllPass(results);
       assert.equal(r.code, 0);

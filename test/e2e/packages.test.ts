@@ -16,8 +16,7 @@ const SYSTEM_PATH = (process.env.PATH ?? '').split(delimiter).filter((d) => !d.i
 
 /** A user's shell: no npm_* variables from the `npm test` running this file. */
 function userEnv(path: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: path, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, LANG: 'C.UTF-8' };
-  return env;
+  return { PATH: path, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, LANG: 'C.UTF-8' };
 }
 
 function run(cmd: string, args: string[], cwd: string, path = [NODE22_BIN, SYSTEM_PATH].join(delimiter)) {

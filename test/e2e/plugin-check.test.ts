@@ -7,10 +7,9 @@
 // one starts five plugin processes, and the machine has two cores.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIXTURES, MAIN, ROOT, tempDir } from '../helpers/sluice.ts';
+import { FIXTURES, MAIN, ROOT, runCommand, tempDir } from '../helpers/sluice.ts';
 import { RULES, checkPlugin, formatResults, type RuleResult } from '../../host/plugin-kit/check.ts';
 import { MODES, type Mode } from '../fixtures/plugins/broken/modes.ts';
 
@@ -19,34 +18,9 @@ const ALL_RULES = RULES.map((r) => r.rule);
 /** Bounds the CLI itself: the checker bounds its own work at 90 s. */
 const CLI_CAP_MS = 180_000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function sluice(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const cap = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`sluice ${args.join(' ')} still running after ${CLI_CAP_MS / 1000} s; stderr:\n${stderr}`));
-    }, CLI_CAP_MS);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(cap);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 /** `sluice plugin check --json [--config k=v ...] -- node <plugin> [args]`; returns the exit code and the results by rule. */
-async function check(plugin: string[], config: string[] = []): Promise<{ code: number | null; results: Map<string, RuleResult>; run: Run }> {
-  const run = await sluice(['plugin', 'check', '--json', ...config.flatMap((c) => ['--config', c]), '--', process.execPath, ...plugin]);
+async function check(plugin: string[], config: string[] = []): Promise<{ code: number | null; results: Map<string, RuleResult>; run: Awaited<ReturnType<typeof runCommand>> }> {
+  const run = await runCommand(process.execPath, [MAIN, 'plugin', 'check', '--json', ...config.flatMap((c) => ['--config', c]), '--', process.execPath, ...plugin], CLI_CAP_MS);
   let parsed: { command: string[]; results: RuleResult[] };
   try {
     parsed = JSON.parse(run.stdout);
@@ -144,7 +118,7 @@ describe('sluice plugin check', { concurrency: 4 }, () => {
   });
 
   test('a command that does not start, without --json: exit 1, handshake.line fails in the table, the rest is skipped', async () => {
-    const run = await sluice(['plugin', 'check', '--', process.execPath, join(FIXTURES, 'plugins/no-such-plugin.ts')]);
+    const run = await runCommand(process.execPath, [MAIN, 'plugin', 'check', '--', process.execPath, join(FIXTURES, 'plugins/no-such-plugin.ts')], CLI_CAP_MS);
     assert.equal(run.code, 1, run.stdout + run.stderr);
     assert.match(run.stdout, /^FAIL +handshake\.line +.*\n +→ plugin "no-such-plugin" exited before its handshake/m);
     assert.match(run.stdout, /^SKIP +flush\.10mib +/m);

@@ -125,6 +125,26 @@ export class Sluice {
   }
 }
 
+/** Runs a command to its end, in the checkout: its exit code and output. Killed, and an error, after `capMs`. */
+export function runCommand(cmd: string, args: string[], capMs = 180_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const cap = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')} still running after ${capMs / 1000} s; stderr:\n${stderr}`));
+    }, capMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(cap);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 export function writeConfig(dir: string, yaml: string, name = 'sluice.yaml'): string {
   const file = join(dir, name);
   writeFileSync(file, yaml);
