@@ -80,7 +80,7 @@ test('a plugin\'s TMPDIR is its private 0700 dir, removed after SIGKILL of the p
     s.kill('SIGTERM');
     assert.equal((await s.exit()).code, 0);
     assert.equal(existsSync(second.tmpdir), false, `${second.tmpdir} is left after the host stopped`);
-    assert.equal(alive(second.plugin_pid), false);
+    assert.equal(alive(second.plugin_pid, 'tmpdir-socket'), false);
   } finally {
     s.kill('SIGKILL');
   }

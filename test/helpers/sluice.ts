@@ -1,7 +1,7 @@
 // Runs the real sluice binary in a child process, for end-to-end tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after } from 'node:test';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -152,11 +152,21 @@ export function writeConfig(dir: string, yaml: string, name = 'sluice.yaml'): st
 }
 
 /** True if a process with this pid exists. */
-export function alive(pid: number): boolean {
+/**
+ * True if a process with this pid exists; with `command`, only if its command
+ * line contains it: a suite that starts thousands of processes recycles pids,
+ * and a pid seen free a moment ago can belong to something else already.
+ */
+export function alive(pid: number, command?: string): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  if (command === undefined) return true;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(command);
+  } catch {
+    return false; // gone in between
   }
 }
