@@ -14,7 +14,7 @@ import { INPUT_COMMON_SPEC, OUTPUT_COMMON_SPEC, PIPELINE_KEYS, PLUGIN_ENTRY_SPEC
 
 export type KeyPath = (string | number)[];
 
-export const BUNDLED_PLUGINS = ['stdout', 'file', 'null', 'counter'];
+export const BUNDLED_PLUGINS = ['stdout', 'file', 'null', 'counter', 'kafka'];
 
 export class ConfigIssue {
   readonly file: string;

@@ -1,0 +1,280 @@
+// Delivery to Kafka with an answer per chunk. Events of all chunks in
+// flight are batched together (up to batch_size bytes, waiting at most
+// linger), and a chunk is answered once every one of its events is settled:
+// OK only if Kafka acknowledged each (per acks), else the worst outcome,
+// ERROR over RETRY. Bytes held here are bounded by max_buffered_bytes.
+import { Producer, type ProducerOptions } from '@platformatic/kafka';
+import type { Logger } from 'pino';
+import { error, ok, retry, type Chunk, type Event, type FlushAnswer, type MetricSample } from '../../sdk/src/index.ts';
+import { Encoder, jsonValue, RECORD_OVERHEAD, type Message } from './encode.ts';
+import { classify } from './errors.ts';
+import { Histogram } from './histogram.ts';
+import type { Settings } from './options.ts';
+
+/** The wait a chunk refused for max_buffered_bytes is told to keep before it comes back. */
+const BACKPRESSURE_RETRY_MS = 1000;
+
+/** One chunk's delivery: answered when its last event is settled. */
+class Job {
+  readonly chunk: Chunk;
+  private outstanding = 0;
+  private verdict: { status: 'retry' | 'error'; message: string } | undefined;
+  private resolve!: (a: FlushAnswer) => void;
+  readonly answer = new Promise<FlushAnswer>((r) => (this.resolve = r));
+
+  constructor(chunk: Chunk) {
+    this.chunk = chunk;
+  }
+
+  add(n: number): void {
+    this.outstanding += n;
+  }
+
+  /** An event is done: delivered (no failure given), or failed with this outcome. */
+  settle(failure?: { status: 'retry' | 'error'; message: string }): void {
+    if (failure && (!this.verdict || (failure.status === 'error' && this.verdict.status === 'retry'))) this.verdict = failure;
+    if (--this.outstanding === 0) this.finish();
+  }
+
+  finish(): void {
+    const v = this.verdict;
+    this.resolve(!v ? ok() : v.status === 'error' ? error(v.message) : retry(v.message));
+  }
+}
+
+interface Item {
+  message: Message;
+  bytes: number;
+  job: Job;
+  /** Kept to dead-letter the event if Kafka refuses it; undefined for a dead letter itself. */
+  event?: Event;
+  index: number;
+}
+
+export class KafkaProducer {
+  private readonly s: Settings;
+  private readonly log: Logger;
+  private readonly encoder: Encoder;
+  private readonly producer: Producer<Buffer, Buffer, string, Buffer>;
+  private queue: Item[] = [];
+  private queuedBytes = 0;
+  private sendingBytes = 0;
+  private linger: NodeJS.Timeout | undefined;
+  private readonly sends = new Set<Promise<void>>();
+  private readonly stats = {
+    messages: 0,
+    bytes: 0,
+    deadLetters: 0,
+    backpressure: 0,
+    errors: new Map<string, number>(),
+  };
+  private readonly batchSizes = new Histogram('kafka_batch_messages', 'Messages per produce request', [1, 10, 100, 1000, 10000]);
+  private readonly latency = new Histogram('kafka_produce_latency_seconds', 'Time from a produce request to its acknowledgement', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+
+  constructor(settings: Settings, log: Logger) {
+    this.s = settings;
+    this.log = log;
+    this.encoder = new Encoder(settings);
+    const c = settings.config;
+    const options: ProducerOptions<Buffer, Buffer, string, Buffer> = {
+      clientId: c.client_id,
+      bootstrapBrokers: settings.brokers,
+      connectTimeout: c.connect_timeout * 1000,
+      requestTimeout: c.request_timeout * 1000,
+      timeout: c.request_timeout * 1000,
+      retries: c.retries,
+      retryDelay: c.retry_backoff * 1000,
+      acks: settings.acks,
+      idempotent: c.idempotent,
+      compression: c.compression,
+      autocreateTopics: c.auto_create_topics,
+      repeatOnStaleMetadata: true,
+      serializers: { headerKey: (k?: string) => (k === undefined ? undefined : Buffer.from(k)) },
+    };
+    if (settings.tls) options.tls = settings.tls;
+    const mechanism = c['sasl.mechanism'];
+    if (mechanism) options.sasl = { mechanism, username: c['sasl.username'], password: c['sasl.password'] };
+    this.producer = new Producer(options);
+  }
+
+  /** Brokers (and the fixed topic's metadata) reachable: undefined, else why not. */
+  async check(): Promise<string | undefined> {
+    try {
+      const topics = this.s.fixedTopic ? [this.s.fixedTopic] : [];
+      await this.producer.metadata({ topics, autocreateTopics: this.s.config.auto_create_topics, retries: 0 });
+      return undefined;
+    } catch (err) {
+      const v = classify(err);
+      const where = this.s.fixedTopic ? ` for topic ${this.s.fixedTopic}` : '';
+      return `cannot fetch metadata${where} from ${this.s.brokers.join(',')}: ${v.message}`;
+    }
+  }
+
+  get bufferedBytes(): number {
+    return this.queuedBytes + this.sendingBytes;
+  }
+
+  flush(chunk: Chunk): FlushAnswer | Promise<FlushAnswer> {
+    const held = this.bufferedBytes;
+    // Anything held: the chunk waits in sluice's buffers. Nothing held: it goes, however large, or it could never go.
+    if (held > 0 && held + chunk.data.length > this.s.config.max_buffered_bytes) {
+      this.stats.backpressure++;
+      return retry(`${held} bytes wait for Kafka's acknowledgement (max_buffered_bytes ${this.s.config.max_buffered_bytes}); the chunk stays in sluice's buffer`, BACKPRESSURE_RETRY_MS);
+    }
+    const job = new Job(chunk);
+    const items: Item[] = [];
+    const refused: string[] = [];
+    const events = chunk.events();
+    const { default_topic: fallback, dead_letter_topic: dlq } = this.s.config;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      const topic = this.s.topic(e, chunk.tag) ?? (fallback || undefined);
+      const enc = topic === undefined
+        ? { ok: false as const, reason: `lacks a field the topic template ${JSON.stringify(this.s.config.topic)} names, and default_topic is empty` }
+        : this.encoder.encode(e, chunk.tag, topic);
+      if (enc.ok) items.push({ message: enc.message, bytes: enc.bytes, job, event: e, index: i });
+      else if (dlq) items.push(this.deadLetter(job, e, i, enc.reason, topic));
+      else refused.push(`event ${i}: ${enc.reason}`);
+    }
+    // Refused before anything was sent: the whole chunk goes to sluice's dead letters untouched.
+    if (refused.length) {
+      const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : '';
+      return error(`${refused[0]}${more}; set dead_letter_topic to send such events there instead`);
+    }
+    if (items.length === 0) return ok();
+    job.add(items.length);
+    this.enqueue(items);
+    return job.answer;
+  }
+
+  private deadLetter(job: Job, e: Event, index: number, reason: string, topic: string | undefined): Item {
+    this.stats.deadLetters++;
+    this.log.warn({ chunk: job.chunk.id, event: index, tag: job.chunk.tag, reason, dead_letter_topic: this.s.config.dead_letter_topic }, 'an event Kafka cannot take goes to the dead-letter topic');
+    const headers = new Map<string, Buffer>([['sluice.error', Buffer.from(reason)], ['sluice.tag', Buffer.from(job.chunk.tag)]]);
+    if (topic !== undefined) headers.set('sluice.topic', Buffer.from(topic));
+    const value = jsonValue(e, this.s.config.timestamp_key || '@timestamp', this.s.config.timestamp_format === 'iso8601');
+    const message: Message = { topic: this.s.config.dead_letter_topic, value, headers, partition: index, timestamp: BigInt(e.time.sec) * 1000n };
+    let bytes = RECORD_OVERHEAD + value.length;
+    for (const [k, v] of headers) bytes += k.length + v.length + 4;
+    return { message, bytes, job, index };
+  }
+
+  private enqueue(items: Item[]): void {
+    for (const it of items) {
+      this.queue.push(it);
+      this.queuedBytes += it.bytes;
+    }
+    if (this.queuedBytes >= this.s.config.batch_size || this.s.config.linger === 0) this.dispatch(false);
+    if (this.queue.length && !this.linger) this.linger = setTimeout(() => this.dispatch(true), this.s.config.linger * 1000);
+  }
+
+  /** Sends full batches, or (all) everything queued. */
+  private dispatch(all: boolean): void {
+    if (all || this.s.config.linger === 0) {
+      clearTimeout(this.linger);
+      this.linger = undefined;
+      all = true;
+    }
+    while (this.queue.length && (all || this.queuedBytes >= this.s.config.batch_size)) {
+      let bytes = 0;
+      let n = 0;
+      while (n < this.queue.length && (n === 0 || bytes + this.queue[n]!.bytes <= this.s.config.batch_size)) bytes += this.queue[n++]!.bytes;
+      const slice = this.queue.splice(0, n);
+      this.queuedBytes -= bytes;
+      this.send(slice, bytes);
+    }
+  }
+
+  private send(slice: Item[], bytes: number): void {
+    this.sendingBytes += bytes;
+    const started = performance.now();
+    let settled = false;
+    const settle = (failure?: { status: 'retry' | 'error'; message: string }) => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      for (const it of slice) it.job.settle(failure);
+      return true;
+    };
+    // The answer may not wait longer than delivery_timeout; the bytes stay counted until the request itself ends.
+    const timer = setTimeout(() => {
+      this.count('DELIVERY_TIMEOUT');
+      settle({ status: 'retry', message: `Kafka did not acknowledge within delivery_timeout (${this.s.config.delivery_timeout}s)` });
+    }, this.s.config.delivery_timeout * 1000);
+    const p = this.producer.send({ messages: slice.map((it) => it.message) }).then(
+      () => {
+        this.latency.observe((performance.now() - started) / 1000);
+        this.batchSizes.observe(slice.length);
+        this.stats.messages += slice.length;
+        this.stats.bytes += bytes;
+        if (!settle()) this.log.debug({ messages: slice.length }, 'Kafka acknowledged a batch after its chunks were answered RETRY; they will be sent again (duplicates)');
+      },
+      (err) => {
+        const v = classify(err);
+        for (const code of v.codes) this.count(code);
+        if (settled) return;
+        if (v.kind === 'record' && slice.length > 1) {
+          // One bad event must not hold back the others: halve until it is alone.
+          settled = true;
+          clearTimeout(timer);
+          const half = slice.length >> 1;
+          for (const part of [slice.slice(0, half), slice.slice(half)]) this.send(part, part.reduce((b, it) => b + it.bytes, 0));
+          return;
+        }
+        if (v.kind === 'record') {
+          const it = slice[0]!;
+          if (it.event && this.s.config.dead_letter_topic) {
+            settled = true;
+            clearTimeout(timer);
+            it.job.add(1);
+            this.enqueue([this.deadLetter(it.job, it.event, it.index, `refused by Kafka: ${v.message}`, it.message.topic)]);
+            it.job.settle();
+            return;
+          }
+          settle({ status: 'error', message: `Kafka refused event ${it.index} of the chunk: ${v.message}; set dead_letter_topic to send such events there instead` });
+          return;
+        }
+        if (v.kind === 'fatal') {
+          this.log.error({ error: v.message, codes: v.codes }, 'Kafka refused a produce request; the chunks in it are answered ERROR');
+          settle({ status: 'error', message: v.message });
+          return;
+        }
+        this.log.debug({ error: v.message, codes: v.codes }, 'produce failed; the chunks in it are answered RETRY');
+        settle({ status: 'retry', message: `produce failed: ${v.message}` });
+      },
+    ).finally(() => {
+      this.sendingBytes -= bytes;
+      this.sends.delete(p);
+    });
+    this.sends.add(p);
+  }
+
+  private count(code: string): void {
+    this.stats.errors.set(code, (this.stats.errors.get(code) ?? 0) + 1);
+  }
+
+  /** Sends everything batched now and waits until Kafka answered it all. */
+  async drain(): Promise<void> {
+    this.dispatch(true);
+    while (this.sends.size) await Promise.allSettled([...this.sends]);
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.linger);
+    await this.producer.close().catch((err) => this.log.debug({ err }, 'closing the producer failed'));
+  }
+
+  metrics(): MetricSample[] {
+    const s = this.stats;
+    return [
+      { name: 'kafka_messages_total', help: 'Messages acknowledged by Kafka (dead letters included)', value: s.messages },
+      { name: 'kafka_bytes_total', help: 'Bytes of keys, values and headers acknowledged by Kafka', value: s.bytes },
+      { name: 'kafka_dead_letter_messages_total', help: 'Events sent to dead_letter_topic', value: s.deadLetters },
+      { name: 'kafka_backpressure_total', help: 'Chunks answered RETRY because max_buffered_bytes was reached', value: s.backpressure },
+      { name: 'kafka_buffered_bytes', help: 'Bytes batched or waiting for acknowledgement', type: 'gauge', value: this.bufferedBytes },
+      ...[...s.errors].map(([code, value]) => ({ name: 'kafka_errors_total', help: 'Failed produce requests and timeouts, by Kafka error code', value, labels: { code } })),
+      ...this.batchSizes.samples(),
+      ...this.latency.samples(),
+    ];
+  }
+}
