@@ -3,7 +3,7 @@
 // old Node gets one line naming the version sluice needs, not a stack trace.
 import { existsSync } from 'node:fs';
 
-const REQUIRED = [22, 18];
+const REQUIRED = [22, 22];
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < REQUIRED[0] || (major === REQUIRED[0] && minor < REQUIRED[1])) {
   process.stderr.write(`sluice: needs Node.js ${REQUIRED.join('.')} or newer; ${process.execPath} is ${process.version}. Install Node 22 LTS or newer and run sluice with it.\n`);

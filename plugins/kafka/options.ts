@@ -3,6 +3,7 @@
 // read. Everything that can be known without a broker fails here, naming
 // the key, so Configure (and `sluice validate`) report it.
 import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type ConnectionOptions } from 'node:tls';
 import type { ConfigSpec } from '../../sdk/src/index.ts';
 import { compileTemplate, isFixed, TemplateError, type Template } from './template.ts';
@@ -180,6 +181,16 @@ export function resolve(config: Config): { settings?: Settings; errors: KeyError
     }
     tls = { ca, cert, key: keyPem, rejectUnauthorized: config['tls.verify'] };
     if (config['tls.vhost']) tls.servername = config['tls.vhost'];
+    if (ca && !errors.some((e) => e.key === 'tls.ca_file')) {
+      // Node ignores a CA file with no certificate in it; verification would then fail at every connection.
+      const pems = ca.toString('latin1').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+      try {
+        if (pems.length === 0) throw new Error('no PEM certificate (-----BEGIN CERTIFICATE-----) in it');
+        for (const pem of pems) new X509Certificate(pem);
+      } catch (err) {
+        errors.push({ key: 'tls.ca_file', message: `${config['tls.ca_file']} is not usable: ${(err as Error).message}` });
+      }
+    }
     if (!errors.some((e) => e.key.startsWith('tls.'))) {
       try {
         // Catches a PEM that does not parse and a key that does not belong to the certificate.
