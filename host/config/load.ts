@@ -115,10 +115,11 @@ class Locator {
 
 const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-/** ${VAR} and ${VAR:-default} in every string value. */
+/** ${VAR} and ${VAR:-default} in every string value; ${tag} is left for plugins' templates (kafka's topic: logs-${tag}). */
 function interpolate(v: unknown, path: KeyPath, env: NodeJS.ProcessEnv, bad: (path: KeyPath, msg: string) => void): unknown {
   if (typeof v === 'string') {
-    return v.replace(VAR, (_m, name: string, def: string | undefined) => {
+    return v.replace(VAR, (m, name: string, def: string | undefined) => {
+      if (name === 'tag' && def === undefined) return m;
       const val = env[name];
       // As in a shell, :- also replaces an empty value.
       if (val !== undefined && (val !== '' || def === undefined)) return val;
