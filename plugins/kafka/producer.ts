@@ -213,6 +213,15 @@ export class KafkaProducer {
         const v = classify(err);
         for (const code of v.codes) this.count(code);
         if (settled) return;
+        // Partitions led by other brokers may have taken their part: those events are delivered, not to be sent again.
+        const done = this.acknowledged(slice, err);
+        if (done.length) {
+          const doneBytes = done.reduce((b, it) => b + it.bytes, 0);
+          this.stats.messages += done.length;
+          this.stats.bytes += doneBytes;
+          for (const it of done) it.job.settle();
+          slice = slice.filter((it) => !done.includes(it));
+        }
         if (v.kind === 'record' && slice.length > 1) {
           // One bad event must not hold back the others: halve until it is alone.
           settled = true;
@@ -247,6 +256,19 @@ export class KafkaProducer {
       this.sends.delete(p);
     });
     this.sends.add(p);
+  }
+
+  /** The items of a failed send that Kafka acknowledged anyway: those of partitions the error lists as produced. */
+  private acknowledged(slice: Item[], err: unknown): Item[] {
+    const offsets = (err as { produced?: { offsets?: { topic: string; partition: number }[] } })?.produced?.offsets;
+    const meta = this.producer.currentMetadata;
+    if (!offsets?.length || !meta || this.s.acks === 0) return [];
+    const ok = new Set(offsets.map((o) => `${o.topic}\u0000${o.partition}`));
+    return slice.filter((it) => {
+      const count = meta.topics.get(it.message.topic)?.partitionsCount;
+      // The client's own normalisation: the partition modulo the topic's count.
+      return count !== undefined && ok.has(`${it.message.topic}\u0000${it.message.partition % count}`);
+    });
   }
 
   private count(code: string): void {
