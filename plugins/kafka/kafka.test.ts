@@ -169,3 +169,25 @@ test('idempotent producer with every codec: events arrive once, in order per key
     assert.equal(new Set(got.map((m) => m.partition)).size > 1, true, 'keys spread over partitions');
   }
 });
+
+test('a chunk retried after a partial failure sends only what Kafka did not acknowledge: no duplicates', async (t) => {
+  const name = await topic();
+  const p = await plugin(t, { topic: name, retries: 2, retry_backoff: '10ms', message_key: 'id' });
+  await p.flush('app', events(1, 1000)); // the client knows the cluster before broker 2 goes
+  // Broker 2 is down for the first attempt; brokers 1 and 3 take their partitions.
+  await kafka.down(2);
+  let first;
+  try {
+    first = await p.flush('app', events(200), { chunkId: 'c1' });
+  } finally {
+    await kafka.up(2);
+  }
+  assert.equal(first.status, 'RETRY', first.message);
+  const partial = (await consumeAll(kafka.bootstrap, name)).length - 1;
+  assert.ok(partial > 0 && partial < 200, `${partial} of 200 arrived on the first attempt`);
+  assert.equal((await p.flush('app', events(200), { chunkId: 'c1', attempt: 2 })).status, 'OK');
+  const got = (await consumeAll(kafka.bootstrap, name)).filter((m) => m.key !== '1000');
+  assert.equal(got.length, 200, `${got.length - 200} duplicates`);
+  assert.equal(new Set(got.map((m) => m.key)).size, 200);
+  assert.equal(await metric(p, 'kafka_retry_skipped_messages_total'), partial);
+});

@@ -13,12 +13,16 @@ import type { Settings } from './options.ts';
 
 /** The wait a chunk refused for max_buffered_bytes is told to keep before it comes back. */
 const BACKPRESSURE_RETRY_MS = 1000;
+/** Retried chunks whose acknowledged events are remembered (by chunk id, oldest forgotten first). */
+const PARTIAL_CHUNKS = 10_000;
 
 /** One chunk's delivery: answered when its last event is settled. */
 class Job {
   readonly chunk: Chunk;
   private outstanding = 0;
   private verdict: { status: 'retry' | 'error'; message: string } | undefined;
+  /** Indexes of the chunk's events Kafka acknowledged. */
+  readonly acked = new Set<number>();
   private resolve!: (a: FlushAnswer) => void;
   readonly answer = new Promise<FlushAnswer>((r) => (this.resolve = r));
 
@@ -30,7 +34,12 @@ class Job {
     this.outstanding += n;
   }
 
-  /** An event is done: delivered (no failure given), or failed with this outcome. */
+  delivered(index: number): void {
+    this.acked.add(index);
+    this.settle();
+  }
+
+  /** An event is done: failed with this outcome, or handed on (to the dead-letter topic) without one. */
   settle(failure?: { status: 'retry' | 'error'; message: string }): void {
     if (failure && (!this.verdict || (failure.status === 'error' && this.verdict.status === 'retry'))) this.verdict = failure;
     if (--this.outstanding === 0) this.finish();
@@ -61,11 +70,13 @@ export class KafkaProducer {
   private sendingBytes = 0;
   private linger: NodeJS.Timeout | undefined;
   private readonly sends = new Set<Promise<void>>();
+  private readonly partial = new Map<string, Set<number>>();
   private readonly stats = {
     messages: 0,
     bytes: 0,
     deadLetters: 0,
     backpressure: 0,
+    skipped: 0,
     errors: new Map<string, number>(),
   };
   private readonly batchSizes = new Histogram('kafka_batch_messages', 'Messages per produce request', [1, 10, 100, 1000, 10000]);
@@ -123,10 +134,18 @@ export class KafkaProducer {
     }
     const job = new Job(chunk);
     const items: Item[] = [];
+    // A retry of a chunk sends only what Kafka did not acknowledge on an earlier attempt.
+    const acked = this.partial.get(chunk.id);
+    this.partial.delete(chunk.id);
     const refused: string[] = [];
     const events = chunk.events();
     const { default_topic: fallback, dead_letter_topic: dlq } = this.s.config;
     for (let i = 0; i < events.length; i++) {
+      if (acked?.has(i)) {
+        job.acked.add(i);
+        this.stats.skipped++;
+        continue;
+      }
       const e = events[i]!;
       const topic = this.s.topic(e, chunk.tag) ?? (fallback || undefined);
       const enc = topic === undefined
@@ -144,6 +163,11 @@ export class KafkaProducer {
     if (items.length === 0) return ok();
     job.add(items.length);
     this.enqueue(items);
+    void job.answer.then((a) => {
+      if (a?.status !== 'retry' || job.acked.size === 0) return;
+      this.partial.set(chunk.id, job.acked);
+      if (this.partial.size > PARTIAL_CHUNKS) this.partial.delete(this.partial.keys().next().value!);
+    });
     return job.answer;
   }
 
@@ -193,7 +217,10 @@ export class KafkaProducer {
       if (settled) return false;
       settled = true;
       clearTimeout(timer);
-      for (const it of slice) it.job.settle(failure);
+      for (const it of slice) {
+        if (failure) it.job.settle(failure);
+        else it.job.delivered(it.index);
+      }
       return true;
     };
     // The answer may not wait longer than delivery_timeout; the bytes stay counted until the request itself ends.
@@ -219,7 +246,7 @@ export class KafkaProducer {
           const doneBytes = done.reduce((b, it) => b + it.bytes, 0);
           this.stats.messages += done.length;
           this.stats.bytes += doneBytes;
-          for (const it of done) it.job.settle();
+          for (const it of done) it.job.delivered(it.index);
           slice = slice.filter((it) => !done.includes(it));
         }
         if (v.kind === 'record' && slice.length > 1) {
@@ -292,6 +319,7 @@ export class KafkaProducer {
       { name: 'kafka_messages_total', help: 'Messages acknowledged by Kafka (dead letters included)', value: s.messages },
       { name: 'kafka_bytes_total', help: 'Bytes of keys, values and headers acknowledged by Kafka', value: s.bytes },
       { name: 'kafka_dead_letter_messages_total', help: 'Events sent to dead_letter_topic', value: s.deadLetters },
+      { name: 'kafka_retry_skipped_messages_total', help: 'Events of a retried chunk not sent again: Kafka acknowledged them on an earlier attempt', value: s.skipped },
       { name: 'kafka_backpressure_total', help: 'Chunks answered RETRY because max_buffered_bytes was reached', value: s.backpressure },
       { name: 'kafka_buffered_bytes', help: 'Bytes batched or waiting for acknowledgement', type: 'gauge', value: this.bufferedBytes },
       ...[...s.errors].map(([code, value]) => ({ name: 'kafka_errors_total', help: 'Failed produce requests and timeouts, by Kafka error code', value, labels: { code } })),
