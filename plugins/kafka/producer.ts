@@ -5,7 +5,7 @@
 // ERROR over RETRY. Bytes held here are bounded by max_buffered_bytes.
 import { Producer, type ProducerOptions } from '@platformatic/kafka';
 import type { Logger } from 'pino';
-import { error, ok, retry, type Chunk, type Event, type FlushAnswer, type MetricSample } from '../../sdk/src/index.ts';
+import { decodeEvents, error, ok, retry, type Chunk, type Event, type FlushAnswer, type MetricSample } from '../../sdk/src/index.ts';
 import { Encoder, jsonValue, RECORD_OVERHEAD, type Message } from './encode.ts';
 import { classify } from './errors.ts';
 import { Histogram } from './histogram.ts';
@@ -13,6 +13,12 @@ import type { Settings } from './options.ts';
 
 /** The wait a chunk refused for max_buffered_bytes is told to keep before it comes back. */
 const BACKPRESSURE_RETRY_MS = 1000;
+/**
+ * What a message costs in memory beyond its bytes, counted against
+ * max_buffered_bytes: its objects here (~0.5 KiB measured for a small
+ * message) and the client's copy while the request is built.
+ */
+const MESSAGE_MEMORY = 1024;
 /** Retried chunks whose acknowledged events are remembered (by chunk id, oldest forgotten first). */
 const PARTIAL_CHUNKS = 10_000;
 
@@ -55,8 +61,8 @@ interface Item {
   message: Message;
   bytes: number;
   job: Job;
-  /** Kept to dead-letter the event if Kafka refuses it; undefined for a dead letter itself. */
-  event?: Event;
+  /** False for a dead letter itself: it has nowhere else to go. */
+  original: boolean;
   index: number;
 }
 
@@ -66,8 +72,11 @@ export class KafkaProducer {
   private readonly encoder: Encoder;
   private readonly producer: Producer<Buffer, Buffer, string, Buffer>;
   private queue: Item[] = [];
-  private queuedBytes = 0;
-  private sendingBytes = 0;
+  /** Wire bytes queued: what batch_size is about. */
+  private queuedWire = 0;
+  /** Memory held by queued, and by sent but unanswered, messages: what max_buffered_bytes is about. */
+  private queuedHeld = 0;
+  private sendingHeld = 0;
   private linger: NodeJS.Timeout | undefined;
   private readonly sends = new Set<Promise<void>>();
   private readonly partial = new Map<string, Set<number>>();
@@ -122,15 +131,15 @@ export class KafkaProducer {
   }
 
   get bufferedBytes(): number {
-    return this.queuedBytes + this.sendingBytes;
+    return this.queuedHeld + this.sendingHeld;
   }
 
   flush(chunk: Chunk): FlushAnswer | Promise<FlushAnswer> {
     const held = this.bufferedBytes;
     // Anything held: the chunk waits in sluice's buffers. Nothing held: it goes, however large, or it could never go.
-    if (held > 0 && held + chunk.data.length > this.s.config.max_buffered_bytes) {
+    if (held > 0 && held + chunk.data.length + chunk.count * MESSAGE_MEMORY > this.s.config.max_buffered_bytes) {
       this.stats.backpressure++;
-      return retry(`${held} bytes wait for Kafka's acknowledgement (max_buffered_bytes ${this.s.config.max_buffered_bytes}); the chunk stays in sluice's buffer`, BACKPRESSURE_RETRY_MS);
+      return retry(`${held} bytes are held for Kafka's acknowledgement (max_buffered_bytes ${this.s.config.max_buffered_bytes}); the chunk stays in sluice's buffer`, BACKPRESSURE_RETRY_MS);
     }
     const job = new Job(chunk);
     const items: Item[] = [];
@@ -138,7 +147,8 @@ export class KafkaProducer {
     const acked = this.partial.get(chunk.id);
     this.partial.delete(chunk.id);
     const refused: string[] = [];
-    const events = chunk.events();
+    // Decoded here, not with chunk.events(), which keeps every event alive until the chunk is answered.
+    const events = decodeEvents(chunk.data);
     const { default_topic: fallback, dead_letter_topic: dlq } = this.s.config;
     for (let i = 0; i < events.length; i++) {
       if (acked?.has(i)) {
@@ -151,7 +161,7 @@ export class KafkaProducer {
       const enc = topic === undefined
         ? { ok: false as const, reason: `lacks a field the topic template ${JSON.stringify(this.s.config.topic)} names, and default_topic is empty` }
         : this.encoder.encode(e, chunk.tag, topic);
-      if (enc.ok) items.push({ message: enc.message, bytes: enc.bytes, job, event: e, index: i });
+      if (enc.ok) items.push({ message: enc.message, bytes: enc.bytes, job, original: true, index: i });
       else if (dlq) items.push(this.deadLetter(job, e, i, enc.reason, topic));
       else refused.push(`event ${i}: ${enc.reason}`);
     }
@@ -180,15 +190,16 @@ export class KafkaProducer {
     const message: Message = { topic: this.s.config.dead_letter_topic, value, headers, partition: index, timestamp: BigInt(e.time.sec) * 1000n };
     let bytes = RECORD_OVERHEAD + value.length;
     for (const [k, v] of headers) bytes += k.length + v.length + 4;
-    return { message, bytes, job, index };
+    return { message, bytes, job, original: false, index };
   }
 
   private enqueue(items: Item[]): void {
     for (const it of items) {
       this.queue.push(it);
-      this.queuedBytes += it.bytes;
+      this.queuedWire += it.bytes;
+      this.queuedHeld += it.bytes + MESSAGE_MEMORY;
     }
-    if (this.queuedBytes >= this.s.config.batch_size || this.s.config.linger === 0) this.dispatch(false);
+    if (this.queuedWire >= this.s.config.batch_size || this.s.config.linger === 0) this.dispatch(false);
     if (this.queue.length && !this.linger) this.linger = setTimeout(() => this.dispatch(true), this.s.config.linger * 1000);
   }
 
@@ -199,18 +210,20 @@ export class KafkaProducer {
       this.linger = undefined;
       all = true;
     }
-    while (this.queue.length && (all || this.queuedBytes >= this.s.config.batch_size)) {
+    while (this.queue.length && (all || this.queuedWire >= this.s.config.batch_size)) {
       let bytes = 0;
       let n = 0;
       while (n < this.queue.length && (n === 0 || bytes + this.queue[n]!.bytes <= this.s.config.batch_size)) bytes += this.queue[n++]!.bytes;
       const slice = this.queue.splice(0, n);
-      this.queuedBytes -= bytes;
+      this.queuedWire -= bytes;
+      this.queuedHeld -= bytes + n * MESSAGE_MEMORY;
       this.send(slice, bytes);
     }
   }
 
   private send(slice: Item[], bytes: number): void {
-    this.sendingBytes += bytes;
+    const held = bytes + slice.length * MESSAGE_MEMORY;
+    this.sendingHeld += held;
     const started = performance.now();
     let settled = false;
     const settle = (failure?: { status: 'retry' | 'error'; message: string }) => {
@@ -259,11 +272,12 @@ export class KafkaProducer {
         }
         if (v.kind === 'record') {
           const it = slice[0]!;
-          if (it.event && this.s.config.dead_letter_topic) {
+          if (it.original && this.s.config.dead_letter_topic) {
             settled = true;
             clearTimeout(timer);
             it.job.add(1);
-            this.enqueue([this.deadLetter(it.job, it.event, it.index, `refused by Kafka: ${v.message}`, it.message.topic)]);
+            const event = decodeEvents(it.job.chunk.data)[it.index]!;
+            this.enqueue([this.deadLetter(it.job, event, it.index, `refused by Kafka: ${v.message}`, it.message.topic)]);
             it.job.settle();
             return;
           }
@@ -279,7 +293,7 @@ export class KafkaProducer {
         settle({ status: 'retry', message: `produce failed: ${v.message}` });
       },
     ).finally(() => {
-      this.sendingBytes -= bytes;
+      this.sendingHeld -= held;
       this.sends.delete(p);
     });
     this.sends.add(p);
@@ -321,7 +335,7 @@ export class KafkaProducer {
       { name: 'kafka_dead_letter_messages_total', help: 'Events sent to dead_letter_topic', value: s.deadLetters },
       { name: 'kafka_retry_skipped_messages_total', help: 'Events of a retried chunk not sent again: Kafka acknowledged them on an earlier attempt', value: s.skipped },
       { name: 'kafka_backpressure_total', help: 'Chunks answered RETRY because max_buffered_bytes was reached', value: s.backpressure },
-      { name: 'kafka_buffered_bytes', help: 'Bytes batched or waiting for acknowledgement', type: 'gauge', value: this.bufferedBytes },
+      { name: 'kafka_buffered_bytes', help: 'Memory held by batched and unacknowledged messages (their bytes and 1 KiB each), bounded by max_buffered_bytes', type: 'gauge', value: this.bufferedBytes },
       ...[...s.errors].map(([code, value]) => ({ name: 'kafka_errors_total', help: 'Failed produce requests and timeouts, by Kafka error code', value, labels: { code } })),
       ...this.batchSizes.samples(),
       ...this.latency.samples(),
