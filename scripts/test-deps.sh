@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # What the tests need beyond npm: Debian packages for the Go SDK (the Go
 # toolchain, gRPC and protobuf for Go, hashicorp/go-plugin and go-hclog,
-# msgpack). Installs only what is missing, so it is quick once done; runs
-# before `npm test` (pretest). Nothing here is needed to run sluice.
+# msgpack), and for the Kafka test broker (a C compiler and librdkafka, whose
+# mock cluster test/kafka/mock-cluster.c wraps; kcat to produce and consume;
+# socat for a TLS-terminating proxy). Installs only what is missing, so it is
+# quick once done; runs before `npm test` (pretest). Nothing here is needed to
+# run sluice.
 set -euo pipefail
 
 PKGS=(
@@ -16,6 +19,11 @@ PKGS=(
   protobuf-compiler
   protoc-gen-go
   protoc-gen-go-grpc
+  gcc
+  libc6-dev
+  librdkafka-dev
+  kcat
+  socat
 )
 
 missing=()
