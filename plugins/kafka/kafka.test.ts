@@ -109,24 +109,29 @@ test('a fatal broker error answers ERROR saying what to do; a storm of leader an
   assert.equal(await metric(q, 'kafka_errors_total', { code: 'TOPIC_AUTHORIZATION_FAILED' }), 1);
 });
 
-test('max_buffered_bytes: while a slow broker holds a chunk, the next is answered RETRY with retry_after, then taken once it is acknowledged', async (t) => {
+test('max_buffered_bytes: a chunk waits for room while a slow broker holds another, and is answered RETRY with retry_after if none comes within 5 s', async (t) => {
   const name = await topic();
   await kafka.command(`leader ${name} all 1`);
-  const p = await plugin(t, { topic: name, max_buffered_bytes: '4K', linger: 0 });
-  await kafka.rtt(1, 1500);
+  const p = await plugin(t, { topic: name, max_buffered_bytes: '64K', linger: 0 });
   try {
-    const first = p.flush('app', events(40));
-    const refused = await p.flush('app', events(40, 40));
+    await kafka.rtt(1, 1500);
+    // The second chunk does not fit beside the first: it waits until the first is acknowledged, then goes.
+    const [a, b] = await Promise.all([p.flush('app', events(40)), p.flush('app', events(40, 40))]);
+    assert.deepEqual([a.status, b.status], ['OK', 'OK']);
+    assert.equal(await metric(p, 'kafka_backpressure_total'), 0);
+    await kafka.rtt(1, 7000);
+    const first = p.flush('app', events(40, 80));
+    const refused = await p.flush('app', events(40, 120));
     assert.equal(refused.status, 'RETRY');
     assert.equal(refused.retryAfterMs, 1000);
-    assert.match(refused.message, /max_buffered_bytes 4096/);
+    assert.match(refused.message, /max_buffered_bytes 65536/);
     assert.equal((await first).status, 'OK');
     assert.equal(await metric(p, 'kafka_backpressure_total'), 1);
   } finally {
     await kafka.rtt(1, 0);
   }
-  assert.equal((await p.flush('app', events(40, 40))).status, 'OK');
-  assert.equal((await consumeAll(kafka.bootstrap, name)).length, 80);
+  assert.equal((await p.flush('app', events(40, 120))).status, 'OK');
+  assert.equal((await consumeAll(kafka.bootstrap, name)).length, 160);
 });
 
 test('unreachable brokers: startup_check fail refuses Configure naming brokers; retry starts and answers RETRY', async (t) => {

@@ -33,7 +33,7 @@ export const spec = {
   delivery_timeout: { type: 'duration', default: 30, min: 0.1, description: 'Bound on delivering a chunk, retries included; then the chunk is answered RETRY. Keep it below the output\'s flush_timeout' },
   retries: { type: 'int', default: 3, min: 2, description: 'Retries of a failed produce request inside one delivery (leader moves, timeouts) before the chunk is answered RETRY' },
   retry_backoff: { type: 'duration', default: 0.25, min: 0, description: 'Wait between those retries' },
-  max_buffered_bytes: { type: 'size', default: 64 * 1024 * 1024, min: 1024, description: 'Bytes held in the plugin (batched and unacknowledged); beyond it new chunks are answered RETRY with retry_after, and the backlog stays in sluice\'s buffers' },
+  max_buffered_bytes: { type: 'size', default: 64 * 1024 * 1024, min: 1024, description: 'Memory held by messages in the plugin, batched or unacknowledged (each counts as its bytes plus 1 KiB); a chunk that does not fit waits up to 5 s, then is answered RETRY with retry_after, and the backlog stays in sluice\'s buffers' },
   auto_create_topics: { type: 'bool', default: true, description: 'Ask brokers to create missing topics (the broker\'s auto.create.topics.enable decides)' },
   startup_check: { type: 'string', default: 'retry', oneOf: ['fail', 'retry', 'off'], description: 'At start, fetch metadata (for topic when it is fixed): fail refuses to start when brokers are unreachable; retry logs the error and answers RETRY until they are reachable' },
   tls: { type: 'bool', default: false, description: 'Connect with TLS' },

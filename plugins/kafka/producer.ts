@@ -5,13 +5,15 @@
 // ERROR over RETRY. Bytes held here are bounded by max_buffered_bytes.
 import { Producer, type ProducerOptions } from '@platformatic/kafka';
 import type { Logger } from 'pino';
-import { decodeEvents, error, ok, retry, type Chunk, type Event, type FlushAnswer, type MetricSample } from '../../sdk/src/index.ts';
+import { decodeEvents, decodeEventsFrom, error, EventDecodeError, ok, retry, type Chunk, type Event, type FlushAnswer, type MetricSample } from '../../sdk/src/index.ts';
 import { Encoder, jsonValue, RECORD_OVERHEAD, type Message } from './encode.ts';
 import { classify } from './errors.ts';
 import { Histogram } from './histogram.ts';
 import type { Settings } from './options.ts';
 
-/** The wait a chunk refused for max_buffered_bytes is told to keep before it comes back. */
+/** How long a chunk waits for room under max_buffered_bytes before it is answered RETRY... */
+const BACKPRESSURE_WAIT_MS = 5000;
+/** ...with this retry_after. */
 const BACKPRESSURE_RETRY_MS = 1000;
 /**
  * What a message costs in memory beyond its bytes, counted against
@@ -80,6 +82,10 @@ export class KafkaProducer {
   private linger: NodeJS.Timeout | undefined;
   private readonly sends = new Set<Promise<void>>();
   private readonly partial = new Map<string, Set<number>>();
+  /** Chunks waiting for room under max_buffered_bytes; woken whenever a request ends. */
+  private waiters: (() => void)[] = [];
+  /** After a drain, nothing lingers: the host is about to stop this process. */
+  private draining = false;
   private readonly stats = {
     messages: 0,
     bytes: 0,
@@ -134,51 +140,96 @@ export class KafkaProducer {
     return this.queuedHeld + this.sendingHeld;
   }
 
-  flush(chunk: Chunk): FlushAnswer | Promise<FlushAnswer> {
-    const held = this.bufferedBytes;
-    // Anything held: the chunk waits in sluice's buffers. Nothing held: it goes, however large, or it could never go.
-    if (held > 0 && held + chunk.data.length + chunk.count * MESSAGE_MEMORY > this.s.config.max_buffered_bytes) {
+  async flush(chunk: Chunk): Promise<FlushAnswer> {
+    // Waiting holds the host's worker slot, so it sends nothing more meanwhile; past the wait, the chunk goes back to sluice's buffer.
+    const need = chunk.data.length + chunk.count * MESSAGE_MEMORY;
+    const deadline = Date.now() + BACKPRESSURE_WAIT_MS;
+    // Checked again after every wake, right before the chunk takes its room: other chunks woke too.
+    while (!this.fits(need)) {
+      if (await this.wake(deadline)) continue;
       this.stats.backpressure++;
-      return retry(`${held} bytes are held for Kafka's acknowledgement (max_buffered_bytes ${this.s.config.max_buffered_bytes}); the chunk stays in sluice's buffer`, BACKPRESSURE_RETRY_MS);
+      return retry(`${this.bufferedBytes} bytes are held for Kafka's acknowledgement (max_buffered_bytes ${this.s.config.max_buffered_bytes}); the chunk stays in sluice's buffer`, BACKPRESSURE_RETRY_MS);
     }
     const job = new Job(chunk);
-    const items: Item[] = [];
     // A retry of a chunk sends only what Kafka did not acknowledge on an earlier attempt.
     const acked = this.partial.get(chunk.id);
     this.partial.delete(chunk.id);
-    const refused: string[] = [];
-    // Decoded here, not with chunk.events(), which keeps every event alive until the chunk is answered.
-    const events = decodeEvents(chunk.data);
-    const { default_topic: fallback, dead_letter_topic: dlq } = this.s.config;
-    for (let i = 0; i < events.length; i++) {
-      if (acked?.has(i)) {
-        job.acked.add(i);
-        this.stats.skipped++;
-        continue;
-      }
-      const e = events[i]!;
-      const topic = this.s.topic(e, chunk.tag) ?? (fallback || undefined);
-      const enc = topic === undefined
-        ? { ok: false as const, reason: `lacks a field the topic template ${JSON.stringify(this.s.config.topic)} names, and default_topic is empty` }
-        : this.encoder.encode(e, chunk.tag, topic);
-      if (enc.ok) items.push({ message: enc.message, bytes: enc.bytes, job, original: true, index: i });
-      else if (dlq) items.push(this.deadLetter(job, e, i, enc.reason, topic));
-      else refused.push(`event ${i}: ${enc.reason}`);
-    }
-    // Refused before anything was sent: the whole chunk goes to sluice's dead letters untouched.
-    if (refused.length) {
-      const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : '';
-      return error(`${refused[0]}${more}; set dead_letter_topic to send such events there instead`);
-    }
-    if (items.length === 0) return ok();
-    job.add(items.length);
-    this.enqueue(items);
+    // Held open until the last piece of the chunk is enqueued.
+    job.add(1);
+    void this.feed(job, acked).then(
+      (refusal) => job.settle(refusal === undefined ? undefined : { status: 'error', message: refusal }),
+      // A chunk that does not decode will not decode next time either.
+      (err) => job.settle({ status: err instanceof EventDecodeError ? 'error' : 'retry', message: `cannot read the chunk: ${(err as Error).message}` }),
+    );
     void job.answer.then((a) => {
       if (a?.status !== 'retry' || job.acked.size === 0) return;
       this.partial.set(chunk.id, job.acked);
       if (this.partial.size > PARTIAL_CHUNKS) this.partial.delete(this.partial.keys().next().value!);
     });
     return job.answer;
+  }
+
+  /**
+   * Encodes and enqueues a chunk's events a piece at a time, waiting for
+   * room between pieces, so a chunk of many small events never holds more
+   * than max_buffered_bytes. An event refused with no dead_letter_topic
+   * stops it, before its piece is sent: the reason is returned.
+   */
+  private async feed(job: Job, acked: Set<number> | undefined): Promise<string | undefined> {
+    const { chunk } = job;
+    const { default_topic: fallback, dead_letter_topic: dlq } = this.s.config;
+    const budget = this.s.config.max_buffered_bytes / 4;
+    // Decoded a piece at a time too (and not with chunk.events(), which keeps every event alive until the chunk is answered).
+    const perPiece = Math.max(1, Math.floor(budget / MESSAGE_MEMORY));
+    for (let at = 0, i = 0; at < chunk.data.length; ) {
+      while (!this.fits(budget)) await this.wake(Infinity);
+      const { events, next } = decodeEventsFrom(chunk.data, at, perPiece);
+      at = next;
+      const items: Item[] = [];
+      const refused: string[] = [];
+      for (const e of events) {
+        const index = i++;
+        if (acked?.has(index)) {
+          job.acked.add(index);
+          this.stats.skipped++;
+          continue;
+        }
+        const topic = this.s.topic(e, chunk.tag) ?? (fallback || undefined);
+        const enc = topic === undefined
+          ? { ok: false as const, reason: `lacks a field the topic template ${JSON.stringify(this.s.config.topic)} names, and default_topic is empty` }
+          : this.encoder.encode(e, chunk.tag, topic);
+        if (enc.ok) items.push({ message: enc.message, bytes: enc.bytes, job, original: true, index });
+        else if (dlq) items.push(this.deadLetter(job, e, index, enc.reason, topic));
+        else refused.push(`event ${index}: ${enc.reason}`);
+      }
+      if (refused.length) {
+        const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : '';
+        return `${refused[0]}${more}; set dead_letter_topic to send such events there instead`;
+      }
+      job.add(items.length);
+      this.enqueue(items);
+    }
+    return undefined;
+  }
+
+  /** True when `bytes` more fit under max_buffered_bytes; anything fits when nothing is held, or it could never go. */
+  private fits(bytes: number): boolean {
+    return this.bufferedBytes === 0 || this.bufferedBytes + bytes <= this.s.config.max_buffered_bytes;
+  }
+
+  /** Resolves when a request ends (room may have come), or at the deadline: false then. */
+  private wake(deadline: number): Promise<boolean> {
+    // No point lingering while memory is full: what waits in the queue goes now.
+    this.dispatch(true);
+    const left = deadline - Date.now();
+    if (left <= 0) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const timer = left === Infinity ? undefined : setTimeout(() => resolve(false), left);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
   }
 
   private deadLetter(job: Job, e: Event, index: number, reason: string, topic: string | undefined): Item {
@@ -199,7 +250,7 @@ export class KafkaProducer {
       this.queuedWire += it.bytes;
       this.queuedHeld += it.bytes + MESSAGE_MEMORY;
     }
-    if (this.queuedWire >= this.s.config.batch_size || this.s.config.linger === 0) this.dispatch(false);
+    if (this.draining || this.queuedWire >= this.s.config.batch_size || this.s.config.linger === 0) this.dispatch(this.draining);
     if (this.queue.length && !this.linger) this.linger = setTimeout(() => this.dispatch(true), this.s.config.linger * 1000);
   }
 
@@ -294,6 +345,9 @@ export class KafkaProducer {
       },
     ).finally(() => {
       this.sendingHeld -= held;
+      const waiting = this.waiters;
+      this.waiters = [];
+      for (const wake of waiting) wake();
       this.sends.delete(p);
     });
     this.sends.add(p);
@@ -318,6 +372,7 @@ export class KafkaProducer {
 
   /** Sends everything batched now and waits until Kafka answered it all. */
   async drain(): Promise<void> {
+    this.draining = true;
     this.dispatch(true);
     while (this.sends.size) await Promise.allSettled([...this.sends]);
   }

@@ -5,11 +5,11 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { ROOT, Sluice, runCommand, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 import { appendNumbered } from '../helpers/lines.ts';
 import { metric } from '../helpers/metrics.ts';
-import { consumeAll, startMockCluster, type KafkaMessage, type MockCluster } from '../helpers/kafka.ts';
+import { consumeAll, runKcat, startMockCluster, type KafkaMessage, type MockCluster } from '../helpers/kafka.ts';
 
 let kafka: MockCluster;
 let topics = 0;
@@ -249,6 +249,79 @@ test('a hot reload while batches linger in the producer: the drain delivers them
     assert.equal(metric(text, 'sluice_output_retries_total', { name: 'kafka.0' }), 0, 'a reload spends no retry');
     assert.ok(metric(text, 'sluice_reload_drained_chunks_total', { name: 'kafka.0' }) >= 1, 'the old instance answered its chunks while draining');
   } finally {
+    s.kill('SIGTERM');
+    await s.exit();
+  }
+});
+
+/** Resident memory of a process, in MiB. */
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+test('round trip raised to 2 s for a minute under 20,000 events/s: the plugin stays under its memory bound, nothing is lost', async (t) => {
+  const dir = tempDir();
+  const name = await topic('slow', 16);
+  const file = join(dir, 'in.log');
+  writeFileSync(file, '');
+  const [maxBuffered, workers] = [8, 16];
+  // docs/kafka.md: the plugin's resident memory stays under 350 MiB + 3 × max_buffered_bytes; while
+  // Kafka is slow, under 200 MiB + 3 × max_buffered_bytes + workers × 2 MiB (the chunks waiting for room).
+  const bound = 350 + 3 * maxBuffered;
+  const slowBound = 200 + 3 * maxBuffered + workers * 2;
+  const s = Sluice.run(config(dir, `
+    - name: kafka
+      match: app
+      brokers: ${kafka.bootstrap}
+      topic: ${name}
+      format: raw
+      compression: zstd
+      workers: ${workers}
+      max_buffered_bytes: ${maxBuffered}M
+      retry_limit: no_limits`));
+  let written = 0;
+  let peak = 0;
+  try {
+    const pid = await waitFor(async () => { const p = (await s.api('/api/v1/plugins')).plugins[0]; return p.state === 'ready' && p.pid; }, 'the plugin to be ready');
+    for (let b = 1; b <= 3; b++) await kafka.rtt(b, 2000);
+    // The load: 2,000 lines every 100 ms for 60 s, paced by the clock (it is the load, not a wait).
+    const started = Date.now();
+    while (Date.now() - started < 60_000) {
+      const due = Math.floor((Date.now() - started) / 100) * 2_000 + 2_000;
+      let lines = '';
+      for (; written < due; written++) lines += `l-${String(written).padStart(7, '0')} x\n`;
+      appendFileSync(file, lines);
+      peak = Math.max(peak, rssMiB(pid));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const peakSlow = peak;
+    for (let b = 1; b <= 3; b++) await kafka.rtt(b, 0);
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 100);
+    try {
+      await delivered(s, 'kafka.0', written);
+    } finally {
+      clearInterval(sampler);
+    }
+    t.diagnostic(`plugin peak RSS while Kafka was slow ${peakSlow.toFixed(0)} MiB (bound ${slowBound}), while it caught up ${peak.toFixed(0)} MiB (bound ${bound})`);
+    const text = await prom(s);
+    t.diagnostic(`${written} events; backpressure RETRY answers ${metric(text, 'sluice_plugin_kafka_backpressure_total', { output: 'kafka.0' })}`);
+    assert.ok(written >= 600_000, `only ${written} lines written`);
+    assert.ok(peakSlow < slowBound, `while Kafka was slow the plugin's RSS reached ${peakSlow.toFixed(0)} MiB, over its bound of ${slowBound} MiB`);
+    assert.ok(peak < bound, `the plugin's RSS reached ${peak.toFixed(0)} MiB, over its bound of ${bound} MiB`);
+    const seen = new Uint8Array(written);
+    let rest = '';
+    await runKcat(['-C', '-b', kafka.bootstrap, '-t', name, '-e', '-q', '-f', '%s\n'], {
+      onStdout: (b) => {
+        const lines = (rest + b.toString('latin1')).split('\n');
+        rest = lines.pop()!;
+        for (const l of lines) seen[Number(l.slice(2, 9))] = 1;
+      },
+    });
+    const lost = seen.length - seen.reduce((a, x) => a + x, 0);
+    assert.equal(lost, 0, `${lost} of ${written} events lost`);
+  } finally {
+    for (let b = 1; b <= 3; b++) await kafka.rtt(b, 0).catch(() => {});
     s.kill('SIGTERM');
     await s.exit();
   }

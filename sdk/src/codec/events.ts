@@ -111,18 +111,28 @@ function normalize(item: unknown, offset: number): Event {
 
 /** Decodes every event of a chunk; throws EventDecodeError naming the byte offset. */
 export function decodeEvents(data: Uint8Array): Event[] {
-  const out: Event[] = [];
-  if (data.length === 0) return out;
+  return decodeEventsFrom(data, 0, Infinity).events;
+}
+
+/**
+ * Decodes at most `max` events from byte `from`, for plugins that work
+ * through a large chunk a piece at a time instead of holding all of it
+ * decoded. `next` is where the rest starts (data.length at the end).
+ */
+export function decodeEventsFrom(data: Uint8Array, from: number, max: number): { events: Event[]; next: number } {
+  const events: Event[] = [];
+  if (from >= data.length || max <= 0) return { events, next: from >= data.length ? data.length : from };
   // Where the event being decoded starts: the end of the last good one.
-  let offset = 0;
+  let offset = from;
   try {
-    unpackr.unpackMultiple(data, (value: unknown, start?: number, end?: number) => {
-      out.push(normalize(value, start ?? offset));
-      offset = end ?? offset;
+    unpackr.unpackMultiple(from ? data.subarray(from) : data, (value: unknown, start?: number, end?: number) => {
+      events.push(normalize(value, from + (start ?? offset - from)));
+      offset = from + (end ?? offset - from);
+      return events.length < max;
     });
   } catch (err) {
     if (err instanceof EventDecodeError) throw err;
     throw new EventDecodeError(`malformed MessagePack (${(err as Error).message})`, offset);
   }
-  return out;
+  return { events, next: offset };
 }
