@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventDecodeError, EventTime, decodeEvents, encodeEvent, encodeEvents } from '../../sdk/src/codec/events.ts';
+import { EventDecodeError, EventTime, decodeEvents, decodeEventsFrom, encodeEvent, encodeEvents } from '../../sdk/src/codec/events.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -163,4 +163,22 @@ describe('malformed input', () => {
     const err = decodeError(Buffer.concat([good, good.subarray(0, 5)]));
     assert.equal(err.offset, good.length);
   });
+});
+
+test('decodeEventsFrom: a chunk a piece at a time gives the same events as decodeEvents, and names the byte offset of a bad one', () => {
+  const events = Array.from({ length: 10 }, (_, i) => ({ time: new EventTime(1_700_000_000 + i, i), metadata: {}, body: { i, pad: 'x'.repeat(i * 30) } }));
+  const data = encodeEvents(events);
+  const pieces: number[][] = [];
+  for (let at = 0; at < data.length; ) {
+    const { events: got, next } = decodeEventsFrom(data, at, 3);
+    assert.ok(next > at);
+    pieces.push(got.map((e) => e.body.i as number));
+    at = next;
+  }
+  assert.deepEqual(pieces, [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]);
+  assert.deepEqual(decodeEventsFrom(data, data.length, 3), { events: [], next: data.length });
+  const second = encodeEvents(events.slice(0, 1)).length;
+  const bad = Buffer.concat([data.subarray(0, second), Buffer.from([0x93, 1, 2, 3])]);
+  assert.deepEqual(decodeEventsFrom(bad, 0, 1).events.length, 1);
+  assert.throws(() => decodeEventsFrom(bad, second, 5), (err: Error) => err instanceof EventDecodeError && err.offset === second);
 });
