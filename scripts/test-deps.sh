@@ -3,7 +3,7 @@
 # toolchain, gRPC and protobuf for Go, hashicorp/go-plugin and go-hclog,
 # msgpack), and for the Kafka test broker (a C compiler and librdkafka, whose
 # mock cluster test/kafka/mock-cluster.c wraps; kcat to produce and consume;
-# socat for a TLS-terminating proxy). Installs only what is missing, so it is
+# socat and openssl for a TLS-terminating proxy and its certificates). Installs only what is missing, so it is
 # quick once done; runs before `npm test` (pretest). Nothing here is needed to
 # run sluice.
 set -euo pipefail
@@ -24,6 +24,7 @@ PKGS=(
   librdkafka-dev
   kcat
   socat
+  openssl
 )
 
 missing=()

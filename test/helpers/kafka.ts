@@ -2,17 +2,13 @@
 // test/kafka/mock-cluster.c (see test/kafka/README.md), and kcat to produce,
 // consume and read metadata. Needs gcc, librdkafka-dev and kcat
 // (scripts/test-deps.sh installs them).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { mockClusterBinary } from '../kafka/mock-binary.ts';
 import { waitFor } from './wait.ts';
 
-const SOURCE = fileURLToPath(new URL('../kafka/mock-cluster.c', import.meta.url));
+export { mockClusterBinary };
 
 export interface MockClusterOptions {
   /** Brokers, ids 1..brokers; default 3. */
@@ -35,40 +31,6 @@ export interface MockCluster {
   stderr(): string;
   /** Closes the helper's stdin (it destroys the cluster and exits); kills it if it does not. */
   stop(): Promise<void>;
-}
-
-let binary: Promise<string> | undefined;
-
-/**
- * The compiled helper: built once per process into a cache directory shared by
- * test files, keyed by the source's hash; built under a temporary name and
- * renamed, so test files compiling at the same time do not see half a binary.
- */
-export function mockClusterBinary(): Promise<string> {
-  return (binary ??= (async () => {
-    const src = readFileSync(SOURCE);
-    const hash = createHash('sha256').update(src).digest('hex').slice(0, 16);
-    const dir = join(tmpdir(), 'sluice-kafka-mock');
-    const out = join(dir, `mock-cluster-${hash}`);
-    try {
-      if (statSync(out).isFile()) return out;
-    } catch {
-      // not built yet
-    }
-    mkdirSync(dir, { recursive: true });
-    const tmp = `${out}.${process.pid}.${Date.now()}.tmp`;
-    try {
-      await new Promise<void>((resolve, reject) =>
-        execFile('gcc', ['-O2', '-Wall', '-o', tmp, SOURCE, '-lrdkafka', '-lpthread'], (err, _stdout, stderr) =>
-          err ? reject(new Error(`compiling ${SOURCE} failed (are gcc and librdkafka-dev installed? scripts/test-deps.sh): ${err.message}\n${stderr}`)) : resolve(),
-        ),
-      );
-      renameSync(tmp, out);
-    } finally {
-      rmSync(tmp, { force: true });
-    }
-    return out;
-  })());
 }
 
 const clusters = new Set<{ child: ChildProcess; stop: () => Promise<void> }>();
