@@ -15,6 +15,8 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, r
 import { tmpdir, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { createInterface } from 'node:readline';
+import { mockClusterBinary } from '../test/kafka/mock-binary.ts';
 import type { ProbeRecord } from './cpu-probe.ts';
 
 const BENCH_DIR = import.meta.dirname;
@@ -582,6 +584,76 @@ function tailNull(name: string, description: string, storage: TailStorage, out: 
   };
 }
 
+// ---------------------------------------------------------------- tail → kafka
+
+/** librdkafka's mock cluster (test/kafka/mock-cluster.c), driven over its stdin; it exits when the bench does. */
+async function startMockKafka(): Promise<{ bootstrap: string; command(line: string): Promise<string> }> {
+  const child = spawn(await mockClusterBinary(), ['3'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // The bench exits when its runs are done; the cluster follows when its stdin closes.
+  child.unref();
+  (child.stdin as unknown as { unref(): void }).unref();
+  (child.stdout as unknown as { unref(): void }).unref();
+  const lines = createInterface({ input: child.stdout! });
+  const queue: string[] = [];
+  let waiter: ((l: string) => void) | undefined;
+  lines.on('line', (l) => (waiter ? (waiter(l), (waiter = undefined)) : queue.push(l)));
+  const next = () => (queue.length ? Promise.resolve(queue.shift()!) : new Promise<string>((r) => (waiter = r)));
+  const first = await next();
+  if (!first.startsWith('bootstrap ')) throw new BenchError(`the mock cluster said ${JSON.stringify(first)} instead of its bootstrap address`);
+  return {
+    bootstrap: first.slice('bootstrap '.length),
+    async command(line) {
+      child.stdin!.write(`${line}\n`);
+      const answer = await next();
+      if (!answer.startsWith('ok')) throw new BenchError(`mock cluster: ${line}: ${answer}`);
+      return answer;
+    },
+  };
+}
+
+/**
+ * tail → the bundled kafka plugin → librdkafka's mock cluster, a real
+ * Kafka-protocol broker in one process (started by the bench, not counted in
+ * CPU); then kcat producing the same file to the same cluster (kcat -P -l,
+ * librdkafka in C, acks all) for comparison.
+ */
+function tailKafka(): Scenario {
+  const out: TailOutput = { output: [] }; // filled in setup, once the cluster's address is known
+  const base = tailNull('tail-kafka', 'tail → the bundled kafka output → librdkafka\'s mock cluster (3 brokers, 32 partitions, acks all, no compression); beside it kcat -P -l producing the same file to the same cluster', { type: 'memory' }, out);
+  return {
+    ...base,
+    columns: [
+      ...base.columns,
+      { key: 'kcatWallS', header: 'kcat wall s', format: fixed(2) },
+      { key: 'kcatCpuS', header: 'kcat CPU s', format: fixed(2) },
+      { key: 'kcatLinesPerCpuS', header: 'kcat lines/CPU-s', format: int },
+    ],
+    async setup(opts) {
+      progress('starting librdkafka\'s mock cluster (test/kafka/mock-cluster.c; needs gcc, librdkafka-dev and kcat: scripts/test-deps.sh)');
+      const kafka = await startMockKafka();
+      await kafka.command('topic bench-sluice 32');
+      await kafka.command('topic bench-kcat 32');
+      out.output.push('    - name: kafka', "      match: '*'", `      brokers: ${kafka.bootstrap}`, '      topic: bench-sluice');
+      const run = await base.setup(opts);
+      const file = logFile(opts.lines);
+      return async (index) => {
+        const row = await run(index);
+        const cpuBefore = childrenCpuS();
+        const t0 = performance.now();
+        const code = await new Promise<number | null>((resolve, reject) => {
+          const kcat = spawn('kcat', ['-P', '-b', kafka.bootstrap, '-t', 'bench-kcat', '-X', 'acks=all', '-l', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+          kcat.on('error', (err) => reject(new BenchError(`kcat: ${err.message} (scripts/test-deps.sh installs it)`)));
+          kcat.on('close', resolve);
+        });
+        if (code !== 0) throw new BenchError(`kcat -P exited ${code}`);
+        const kcatWallS = (performance.now() - t0) / 1000;
+        const kcatCpuS = childrenCpuS() - cpuBefore;
+        return { ...row, kcatWallS, kcatCpuS, kcatLinesPerCpuS: opts.lines / kcatCpuS };
+      };
+    },
+  };
+}
+
 // ---------------------------------------------------------------- reload under load
 
 const BATCHER = join(ROOT, 'test', 'fixtures', 'plugins', 'batcher.ts');
@@ -973,6 +1045,7 @@ const SCENARIOS: Scenario[] = [
   tailNull('tail-null-fs-full', 'tail-null with storage.type: filesystem and storage.sync: full (each chunk file fsynced before its rename)', { type: 'filesystem', sync: 'full' }),
   tailNull('tail-decode-ts', 'tail → the bundled counter plugin (TypeScript SDK), which decodes every event; memory storage', { type: 'memory' }, TS_DECODE_OUTPUT),
   tailNull('tail-decode-go', 'tail → bench/go/decode (Go SDK), which decodes every event; memory storage', { type: 'memory' }, GO_DECODE_OUTPUT),
+  tailKafka(),
   reloadUnderLoad(),
 ];
 
