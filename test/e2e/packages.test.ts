@@ -7,6 +7,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSy
 import { delimiter, dirname, join, relative } from 'node:path';
 import { execa } from 'execa';
 import { ROOT, tempDir } from '../helpers/sluice.ts';
+import { consumeAll, startMockCluster } from '../helpers/kafka.ts';
 
 const VERSION: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
 // This test's Node (22, from the node devDependency) first, as a user with Node 22 has it.
@@ -52,7 +53,8 @@ before(async () => {
   assert.ok(existsSync(tarballs.sluice) && existsSync(tarballs.sdk), `npm pack made ${readdirSync(dest).join(', ')}`);
 });
 
-test('the packed packages install into an empty project and run there: sluice with a bundled plugin and a plugin built on the SDK alone', async () => {
+test('the packed packages install into an empty project and run there: sluice with bundled plugins (kafka too) and a plugin built on the SDK alone', async () => {
+  const kafka = await startMockCluster({ brokers: 1, topics: [{ name: 'packed' }] });
   const project = tempDir('sluice-user-');
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', private: true, type: 'module' }));
   must(await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarballs.sdk, tarballs.sluice], project, SYSTEM_PATH));
@@ -72,10 +74,10 @@ test('the packed packages install into an empty project and run there: sluice wi
   // The system's Node, when it is older than sluice needs, gets one line, not a stack trace.
   const systemNode = await execa('node', ['-p', 'process.versions.node'], { env: userEnv(SYSTEM_PATH), extendEnv: false, reject: false });
   const [major = 0, minor = 0] = systemNode.stdout.split('.').map(Number);
-  if (systemNode.exitCode === 0 && (major < 22 || (major === 22 && minor < 18))) {
+  if (systemNode.exitCode === 0 && (major < 22 || (major === 22 && minor < 22))) {
     const old = await run('node', [join(project, 'node_modules', '.bin', 'sluice'), '--version'], project, SYSTEM_PATH);
     assert.equal(old.exitCode, 1);
-    assert.match(old.all ?? '', /^sluice: needs Node\.js 22\.18 or newer; \S+ is v\d+\.\d+\.\d+\. Install Node 22 LTS or newer and run sluice with it\.$/);
+    assert.match(old.all ?? '', /^sluice: needs Node\.js 22\.22 or newer; \S+ is v\d+\.\d+\.\d+\. Install Node 22 LTS or newer and run sluice with it\.$/);
   }
 
   writeFileSync(join(project, 'shout.js'), `#!/usr/bin/env node
@@ -109,6 +111,10 @@ pipeline:
     - name: shout
       match: '*'
       path: out/shout.txt
+    - name: kafka
+      match: '*'
+      brokers: ${kafka.bootstrap}
+      topic: packed
 `);
   const r = await run('npx', ['sluice', 'run', '-c', 'sluice.yaml'], project);
   must(r);
@@ -116,6 +122,9 @@ pipeline:
   assert.equal(events.length, 50);
   assert.equal(JSON.parse(events[0]!).message, 'hello');
   assert.equal(readFileSync(join(project, 'out/shout.txt'), 'utf8'), 'HELLO\n'.repeat(50));
+  const produced = await consumeAll(kafka.bootstrap, 'packed');
+  assert.equal(produced.length, 50);
+  assert.equal(JSON.parse(produced[0]!.payload!).message, 'hello');
 });
 
 test('sluice plugin new writes a project that installs from the tarballs, passes its own test, typechecks, builds, and passes sluice plugin check', async () => {
