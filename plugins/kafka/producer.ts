@@ -53,7 +53,7 @@ class Job {
     if (--this.outstanding === 0) this.finish();
   }
 
-  finish(): void {
+  private finish(): void {
     const v = this.verdict;
     this.resolve(!v ? ok() : v.status === 'error' ? error(v.message) : retry(v.message));
   }

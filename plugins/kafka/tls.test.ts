@@ -21,6 +21,10 @@ const dir = mkdtempSync(join(tmpdir(), 'sluice-kafka-tls-'));
 const f = (name: string) => join(dir, name);
 let kafka: MockCluster;
 let proxy = 0;
+let socat: ReturnType<typeof spawn> | undefined;
+// Registered here, not in before(): an after() made inside a hook belongs to that hook and runs as soon as it ends.
+after(() => socat?.kill('SIGKILL'));
+process.on('exit', () => socat?.kill('SIGKILL'));
 
 function openssl(...args: string[]): void {
   execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -48,15 +52,13 @@ before(async () => {
   kafka = await startMockCluster({ brokers: 1 });
   await kafka.command('topic tls 8');
   proxy = await freePort();
-  const socat = spawn('socat', [
+  socat = spawn('socat', [
     `OPENSSL-LISTEN:${proxy},bind=127.0.0.1,reuseaddr,fork,cert=${f('server.pem')},key=${f('server.key')},cafile=${f('ca.pem')},verify=1`,
     `TCP:${kafka.bootstrap}`,
   ], { stdio: 'ignore' });
-  after(() => socat.kill('SIGKILL'));
-  process.on('exit', () => socat.kill('SIGKILL'));
   await waitFor(() => new Promise<boolean>((resolve) => {
     const c = connect(proxy, '127.0.0.1', () => (c.destroy(), resolve(true))).on('error', () => resolve(false));
-  }), 'socat to listen', { pids: () => [socat.pid!] });
+  }), 'socat to listen', { pids: () => [socat!.pid!] });
 });
 
 async function configure(t: { after(fn: () => unknown): void }, extra: { [k: string]: unknown }) {
