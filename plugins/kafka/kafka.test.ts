@@ -196,3 +196,13 @@ test('a chunk retried after a partial failure sends only what Kafka did not ackn
   assert.equal(new Set(got.map((m) => m.key)).size, 200);
   assert.equal(await metric(p, 'kafka_retry_skipped_messages_total'), partial);
 });
+
+test('acks 1 and acks 0 deliver too (with 0, OK means written to the socket)', async (t) => {
+  for (const acks of ['1', '0']) {
+    const name = await topic(`acks${acks}`);
+    const p = await plugin(t, { topic: name, acks });
+    for (let i = 0; i < 3; i++) assert.equal((await p.flush('app', events(100, i * 100))).status, 'OK');
+    await p.drain();
+    assert.equal((await consumeAll(kafka.bootstrap, name)).length, 300, `acks ${acks}`);
+  }
+});
