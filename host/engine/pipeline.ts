@@ -162,6 +162,8 @@ export class Pipeline {
   /** Hands a chunk to every matching output that has not acknowledged it yet (backlog). */
   private route(chunk: Chunk, acked?: Set<string>): void {
     this.live.add(chunk);
+    // Filters dropped every event: nothing to deliver, but the input's positions move on.
+    if (chunk.count === 0) return this.release(chunk);
     let outs = this.router.route(chunk.tag);
     if (acked?.size) outs = outs.filter((o) => !acked.has(o.name));
     if (!outs.length) {

@@ -15,8 +15,8 @@ export interface FilterContext {
   parsers: ParserRegistry;
 }
 
-/** What a filter makes of one event: kept (the same or changed), dropped, or several (with their tags). */
-export type FilterResult = Event | null | { tag: string; event: Event }[];
+/** What a filter makes of one event: kept (the same or changed) or dropped. */
+export type FilterResult = Event | null;
 
 export interface Filter {
   /** Called for each event whose tag the filter matches; may change the event in place. */

@@ -91,6 +91,8 @@ export class ChunkWriter {
   private lastSize = 0;
   /** Called after a chunk of this writer is stored (written to disk, with filesystem storage). */
   onStored: ((chunk: Chunk) => void) | undefined;
+  /** The input's parser and the filters of this tag, run on each chunk as it is sealed; none: the chunk is stored as written. */
+  transform: ((chunk: Chunk) => Chunk) | undefined;
   constructor(store: ChunkStore, account: InputAccount, tag: string) {
     this.store = store;
     this.account = account;
@@ -141,7 +143,8 @@ export class ChunkWriter {
     this.store.openResized(this.account, -o.buf.length);
     if (o.count === 0) return;
     this.lastSize = o.size;
-    const chunk = o.seal(this.account.name);
+    const sealed = o.seal(this.account.name);
+    const chunk = this.transform ? this.transform(sealed) : sealed;
     this.store.accept(chunk, this.account, this.onStored);
   }
   get openEvents(): number {
@@ -192,8 +195,12 @@ export class ChunkStore {
     return a;
   }
 
+  /** Set by the pipeline: what runs on a writer's chunks as they are sealed (parsers, filters). */
+  transformFor: ((account: InputAccount, tag: string) => ((chunk: Chunk) => Chunk) | undefined) | undefined;
+
   writer(account: InputAccount, tag: string): ChunkWriter {
     const w = new ChunkWriter(this, account, tag);
+    w.transform = this.transformFor?.(account, tag);
     this.writers.add(w);
     return w;
   }
