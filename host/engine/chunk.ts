@@ -111,23 +111,27 @@ export function encodeStr(s: string): Buffer {
 export class LineEncoder {
   private readonly key: Buffer;
   private readonly extra: Buffer;
+  /** offsetKey's encoded name, if the line's file offset is written (tail's offset_key). */
+  private readonly offsetKey: Buffer | undefined;
   private readonly mapHeader: number;
-  /** Bytes around the line: headers, time, metadata, key, extra. */
+  /** Bytes around the line: headers, time, metadata, key, extra, offset. */
   readonly overhead: number;
-  constructor(key: string, extra: { [k: string]: string } = {}) {
+  constructor(key: string, extra: { [k: string]: string } = {}, offsetKey = '') {
     this.key = encodeStr(key);
     const pairs = Object.entries(extra);
-    if (pairs.length > 14) throw new Error('at most 14 extra keys');
+    // A fixmap holds 15 pairs: the line, and 14 more.
+    if (pairs.length + (offsetKey ? 1 : 0) > 14) throw new Error('at most 14 extra keys (an offset key counts as one)');
     this.extra = Buffer.concat(pairs.flatMap(([k, v]) => [encodeStr(k), encodeStr(v)]));
-    this.mapHeader = 0x80 | (1 + pairs.length);
-    // [ [ EventTime(10), {} ], { key: line, extra... } ]
-    this.overhead = 1 + 1 + 10 + 1 + 1 + this.key.length + this.extra.length;
+    this.offsetKey = offsetKey ? encodeStr(offsetKey) : undefined;
+    this.mapHeader = 0x80 | (1 + pairs.length + (this.offsetKey ? 1 : 0));
+    // [ [ EventTime(10), {} ], { key: line, extra..., offset: uint64(9) } ]
+    this.overhead = 1 + 1 + 10 + 1 + 1 + this.key.length + this.extra.length + (this.offsetKey ? this.offsetKey.length + 9 : 0);
   }
   size(lineBytes: number): number {
     return this.overhead + strHeaderSize(lineBytes) + lineBytes;
   }
   /** Writes one event; the caller made sure size(end - start) bytes fit. */
-  write(c: OpenChunk, sec: number, nsec: number, src: Buffer, start: number, end: number): void {
+  write(c: OpenChunk, sec: number, nsec: number, src: Buffer, start: number, end: number, offset = 0): void {
     const buf = c.buf;
     let at = c.size;
     buf[at++] = 0x92;
@@ -143,6 +147,12 @@ export class LineEncoder {
     at = writeStrHeader(buf, at, end - start);
     at += src.copy(buf, at, start, end);
     at += this.extra.copy(buf, at);
+    if (this.offsetKey) {
+      at += this.offsetKey.copy(buf, at);
+      buf[at] = 0xcf;
+      buf.writeBigUInt64BE(BigInt(offset), at + 1);
+      at += 9;
+    }
     c.size = at;
     c.count++;
   }

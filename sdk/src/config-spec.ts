@@ -34,12 +34,12 @@ export function parseBool(v: unknown): boolean | undefined {
   return undefined;
 }
 
-const DURATION_UNITS: { [u: string]: number } = { ms: 0.001, s: 1, m: 60, h: 3600 };
+const DURATION_UNITS: { [u: string]: number } = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
 
-/** Seconds, from a number of seconds or "250ms", "5s", "2m", "1h". */
+/** Seconds, from a number of seconds or "250ms", "5s", "2m", "1h", "7d". */
 export function parseDuration(v: unknown): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(String(v));
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(String(v));
   if (!m) return undefined;
   return Number(m[1]) * DURATION_UNITS[(m[2] ?? 's').toLowerCase()]!;
 }

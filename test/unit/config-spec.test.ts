@@ -31,7 +31,7 @@ describe('parseDuration', () => {
     assert.equal(parseDuration('500MS'), 0.5);
   });
   test('rejects what is not a duration', () => {
-    for (const v of ['', 'abc', '5d', '5 sec', '-1s', '1e3', 's', '1.s', Infinity, NaN, null, true]) assert.equal(parseDuration(v), undefined, String(v));
+    for (const v of ['', 'abc', '5w', '5 sec', '-1s', '1e3', 's', '1.s', Infinity, NaN, null, true]) assert.equal(parseDuration(v), undefined, String(v));
   });
 });
 
@@ -134,7 +134,7 @@ describe('applySpec', () => {
 
   test('reports each problem by key, unknown keys with a suggestion', () => {
     const r = applySpec(spec, {
-      workrs: 3, level: 'loud', workers: 0, ratio: 'half', enabled: 'maybe', flush: '5d', limit: 'big', paths: { a: 1 }, env: 'A=1', zzzzzz: 1,
+      workrs: 3, level: 'loud', workers: 0, ratio: 'half', enabled: 'maybe', flush: '5w', limit: 'big', paths: { a: 1 }, env: 'A=1', zzzzzz: 1,
     });
     assert.deepEqual(r.errors, [
       { key: 'workrs', message: 'unknown key; did you mean "workers"?' },
@@ -142,7 +142,7 @@ describe('applySpec', () => {
       { key: 'workers', message: 'must be at least 1, got 0' },
       { key: 'ratio', message: 'must be a number, got "half"' },
       { key: 'enabled', message: 'must be a boolean (true/false/on/off), got "maybe"' },
-      { key: 'flush', message: 'must be a duration in seconds or like "500ms", "5s", "2m", got "5d"' },
+      { key: 'flush', message: 'must be a duration in seconds or like "500ms", "5s", "2m", got "5w"' },
       { key: 'limit', message: 'must be a size in bytes or like "512K", "2M", "1G", got "big"' },
       { key: 'paths', message: 'must be a list, got a map' },
       { key: 'env', message: 'must be a map, got string "A=1"' },

@@ -51,7 +51,7 @@ export class TailFile {
     const { cfg, ctx } = input;
     this.writer = ctx.store.writer(ctx.account, input.tagOf(path));
     this.buf = Buffer.allocUnsafe(cfg.buffer_max_size);
-    this.encoder = new LineEncoder(cfg.key, cfg.path_key ? { [cfg.path_key]: path } : {});
+    this.encoder = new LineEncoder(cfg.key, cfg.path_key ? { [cfg.path_key]: path } : {}, cfg.offset_key);
     this.writer.onStored = (chunk: Chunk) => this.position.stored(chunk, this.lineEnd);
   }
 
@@ -193,6 +193,11 @@ export class TailFile {
         this.lineEnd = this.base + nl + 1;
       } else {
         const lineEnd = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
+        if (lineEnd === start && this.input.cfg.skip_empty_lines) {
+          this.lineEnd = this.base + nl + 1;
+          start = nl + 1;
+          continue;
+        }
         if (clean) this.writeLine(buf, start, lineEnd, now, this.base + nl + 1);
         else this.emit(buf, start, lineEnd, now, this.base + nl + 1);
         count++;
@@ -226,11 +231,11 @@ export class TailFile {
   }
 
   /** Writes one line; `next` is the file offset where the following line starts. */
-  private writeLine(buf: Buffer, start: number, end: number, nowMs: number, next: number): void {
+  private writeLine(buf: Buffer, start: number, end: number, nowMs: number, next: number, offset = this.base + start): void {
     // reserve() may seal the previous chunk: it covers the lines before this one only.
     const c = this.writer.reserve(this.encoder.size(end - start));
     this.lineEnd = next;
-    this.encoder.write(c, Math.floor(nowMs / 1000), (nowMs % 1000) * 1e6, buf, start, end);
+    this.encoder.write(c, Math.floor(nowMs / 1000), (nowMs % 1000) * 1e6, buf, start, end, offset);
     this.writer.commit();
   }
 
@@ -241,7 +246,7 @@ export class TailFile {
     const fixed = Buffer.from(line.toString('utf8'), 'utf8');
     this.input.ctx.metrics.inputInvalidUtf8.inc({ name: this.input.ctx.name });
     this.input.ctx.log.warn({ path: this.name, offset: this.base + start }, 'line is not valid UTF-8; invalid bytes replaced with U+FFFD');
-    this.writeLine(fixed, 0, fixed.length, nowMs, next);
+    this.writeLine(fixed, 0, fixed.length, nowMs, next, this.base + start);
   }
 }
 

@@ -22,7 +22,11 @@ interface TailConfig {
   key: string;
   path_key: string;
   buffer_max_size: number;
+  buffer_chunk_size: number;
   skip_long_lines: boolean;
+  skip_empty_lines: boolean;
+  ignore_older: number;
+  offset_key: string;
 }
 
 /** Fluent Bit's tag expansion: `*` becomes the path with / turned into dots. */
@@ -182,6 +186,8 @@ export class TailInput implements Input {
           known.renamed(f);
           continue;
         }
+        // A file not written for ignore_older is not followed (as Fluent Bit); one that is followed already stays.
+        if (this.cfg.ignore_older > 0 && Date.now() - st.mtimeMs > this.cfg.ignore_older * 1000) continue;
         if (await this.follow(f, initial, resumable)) added = true;
       }
     }
@@ -296,7 +302,11 @@ export const tail: InputKind = {
     key: { type: 'string', default: 'log', description: 'Body key that holds the line' },
     path_key: { type: 'string', default: '', description: 'If set, a body key that holds the file path' },
     buffer_max_size: { type: 'size', default: 1024 * 1024, min: 1024, description: 'Read buffer per file and longest line kept whole; longer lines are truncated (or skipped)' },
+    buffer_chunk_size: { type: 'size', default: 32 * 1024, min: 1024, description: 'Accepted for Fluent Bit configs; sluice reads up to buffer_max_size at a time' },
     skip_long_lines: { type: 'bool', default: false, description: 'Drop lines longer than buffer_max_size instead of truncating them' },
+    skip_empty_lines: { type: 'bool', default: false, description: 'Drop empty lines (a line with only a carriage return counts as empty)' },
+    ignore_older: { type: 'duration', default: 0, min: 0, description: 'Do not follow files last modified longer ago than this (5m, 2h, 7d); 0: follow all' },
+    offset_key: { type: 'string', default: '', description: 'If set, a body key that holds the byte offset in the file where the line starts' },
     db: { type: 'string', default: '', description: 'File that keeps each file\'s position (by device and inode) across restarts; positions never run ahead of stored (filesystem) or delivered (memory) data' },
     'db.sync_interval': { type: 'duration', default: 2, min: 0.01, description: 'How often the db is written (seconds); also written at shutdown' },
   },
