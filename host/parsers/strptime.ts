@@ -168,7 +168,7 @@ function compileSteps(format: string, steps: Step[], base: number, flags: { year
     if (c !== 37 /* % */) {
       // ".%L": the fraction may be absent (RFC 3339 and syslog times often drop it).
       if (c === 46 && (format.startsWith('%L', i + 1) || format.startsWith('%f', i + 1))) {
-        step(DOT_FRAC, `.${format[i + 2]}`);
+        step(DOT_FRAC, `.%${format[i + 2]}`);
         i += 3;
       } else {
         // A Z right after the seconds is UTC, as Fluent Bit treats "%SZ" and "%S.%LZ".

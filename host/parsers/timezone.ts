@@ -26,13 +26,22 @@ class CachedZone implements ZoneResolver {
     return start;
   }
 
-  /** The offset whose UTC instant shows wallSec on the zone's clock; in a gap or overlap, the one in force before the change. */
+  /**
+   * The offset whose UTC instant shows wallSec on the zone's clock. Around a
+   * change (at most one within a day, in real zones) it is the offset of a
+   * day before or of a day after; in an overlap the earlier instant is
+   * taken, and a time in a gap is read with the offset before it (02:30 in a
+   * spring-forward gap is 03:30), as JavaScript's Date and Java do.
+   */
   private exact(wallSec: number): number {
-    const first = this.offsetAt(wallSec);
-    const second = this.offsetAt(wallSec - first);
-    if (first === second) return first;
-    const third = this.offsetAt(wallSec - second);
-    return third === second ? second : Math.max(first, second);
+    const before = this.offsetAt(wallSec - 86400);
+    const after = this.offsetAt(wallSec + 86400);
+    if (before === after) return before;
+    const beforeFits = this.offsetAt(wallSec - before) === before;
+    const afterFits = this.offsetAt(wallSec - after) === after;
+    if (beforeFits && afterFits) return Math.max(before, after);
+    if (afterFits) return after;
+    return before;
   }
 }
 
