@@ -251,6 +251,12 @@ class CompiledTimeFormat implements TimeFormat {
   private epoch = -1;
   private monSet = false;
   private mdaySet = false;
+  // today(): the date for formats without a year, and when it was worked out.
+  private todayAt = 0;
+  private todayUntil = 0;
+  private todayYear = 1970;
+  private todayMon = 0;
+  private todayMday = 1;
 
   constructor(format: string, opts: StrptimeOptions) {
     const steps: Step[] = [];
@@ -457,6 +463,19 @@ class CompiledTimeFormat implements TimeFormat {
     return new TimeParseError(at, `time ${JSON.stringify(text)} does not match time_format ${JSON.stringify(this.source)}: expected ${describeStep(s)} ${where}`);
   }
 
+  /** Sets today's date in the zone of the texts, worked out again at midnight (or after an hour, for a DST change) rather than per line. */
+  private today(): void {
+    const nowSec = Math.floor(this.now() / 1000);
+    if (nowSec >= this.todayAt && nowSec < this.todayUntil) return;
+    const wall = nowSec + (this.zone ? this.zone.offsetAt(nowSec) : this.offset);
+    const d = new Date(wall * 1000);
+    this.todayAt = nowSec;
+    this.todayUntil = nowSec + Math.min(3600, 86400 - (((wall % 86400) + 86400) % 86400));
+    this.todayYear = d.getUTCFullYear();
+    this.todayMon = d.getUTCMonth();
+    this.todayMday = d.getUTCDate();
+  }
+
   /** The time from the fields read so far; pos only matters for an error. */
   private result(text: string, pos: number): EventTime | TimeParseError {
     let sec: number;
@@ -466,13 +485,12 @@ class CompiledTimeFormat implements TimeFormat {
       let year = this.year;
       if (!this.hasYear) {
         // Fluent Bit puts today's year (and month and day, when the format lacks them) under the text.
-        const nowSec = Math.floor(this.now() / 1000);
-        const today = new Date((nowSec + (this.zone ? this.zone.offsetAt(nowSec) : this.offset)) * 1000);
-        year = today.getUTCFullYear();
-        if (!this.monSet && this.yday < 0) this.mon = today.getUTCMonth();
-        if (!this.mdaySet && this.yday < 0) this.mday = today.getUTCDate();
+        this.today();
+        year = this.todayYear;
+        if (!this.monSet && this.yday < 0) this.mon = this.todayMon;
+        if (!this.mdaySet && this.yday < 0) this.mday = this.todayMday;
         // A December line read in January is from last year (rfc3164 has no year).
-        if (this.monSet && this.mon === 11 && today.getUTCMonth() === 0) year--;
+        if (this.monSet && this.mon === 11 && this.todayMon === 0) year--;
       } else if (this.year2 >= 0) {
         year = this.century >= 0 ? this.century * 100 + this.year2 : this.year2 <= 68 ? 2000 + this.year2 : 1900 + this.year2;
       }

@@ -153,6 +153,16 @@ describe('strptime without a year or zone', () => {
     assert.equal(read('%b %d %H:%M:%S', 'Jan  1 00:00:01', { now: () => Date.UTC(2026, 0, 1, 0, 0, 5) }), '2026-01-01T00:00:01.000000000Z');
   });
 
+  test('no year: one compiled format follows the clock across midnight', () => {
+    let now = Date.UTC(2025, 11, 31, 23, 59, 50);
+    const f = compileStrptime('%b %d %H:%M:%S', { now: () => now });
+    const iso = (t: string) => (f.parse(t) as EventTime).toISOString();
+    assert.equal(iso('Dec 31 23:59:49'), '2025-12-31T23:59:49.000000000Z');
+    now = Date.UTC(2026, 0, 1, 0, 0, 10);
+    assert.equal(iso('Jan  1 00:00:09'), '2026-01-01T00:00:09.000000000Z');
+    assert.equal(iso('Dec 31 23:59:59'), '2025-12-31T23:59:59.000000000Z');
+  });
+
   test('no date at all: today, as Fluent Bit', () => {
     assert.equal(read('%H:%M:%S', '08:09:10', { now: JUNE_2025 }), '2025-06-15T08:09:10.000000000Z');
   });
