@@ -6,6 +6,12 @@ export interface Parsed {
   body: Record;
   /** From time_key and time_format; undefined: the event keeps the time it was read. */
   time?: EventTime;
+  /**
+   * Set when the time field did not match time_format: the record is kept
+   * (with its time field) and time is undefined, so the event keeps the time
+   * it was read, as Fluent Bit does; the caller counts it.
+   */
+  timeError?: string;
 }
 
 export interface Parser {
@@ -24,4 +30,13 @@ export interface ParserDef {
 export interface ParserRegistry {
   get(name: string): Parser | undefined;
   names(): string[];
+}
+
+/** A parser definition that cannot be compiled; key names the offending key (regex, types, time_format, ...). */
+export class ParserDefError extends Error {
+  readonly key: string;
+  constructor(key: string, message: string) {
+    super(message);
+    this.key = key;
+  }
 }
