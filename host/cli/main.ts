@@ -5,7 +5,7 @@ import { basename, dirname, relative, resolve } from 'node:path';
 import { Reloader } from '../reload/reloader.ts';
 import { Metrics } from '../api/metrics.ts';
 import { plugins, startApi } from '../api/server.ts';
-import { loadConfig, type ConfigIssue } from '../config/load.ts';
+import { loadConfig, sortIssues, type ConfigIssue } from '../config/load.ts';
 import { Pipeline, PipelineConfigError } from '../engine/pipeline.ts';
 import { LOG_LEVELS, createLogger, type Logger } from '../log.ts';
 import { UsageError, closest, parseCommandLine, type Parsed } from './args.ts';
@@ -186,10 +186,12 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'run') return run(file, level, args.watch);
 
-  const { config, issues } = loadConfig(file);
+  // Every stage at once: the host's checks, and each plugin's checks of its keys, even when the host found problems.
+  const { config, partial, issues } = loadConfig(file);
+  const checked = config ?? partial;
+  const pluginIssues = checked ? await validatePlugins(checked, createLogger('error'), VERSION) : [];
+  if (issues.length || pluginIssues.length) printIssues(sortIssues([...issues, ...pluginIssues], checked?.files));
   if (!config) printIssues(issues);
-  const pluginIssues = await validatePlugins(config, createLogger('error'), VERSION);
-  if (pluginIssues.length) printIssues(pluginIssues);
   process.stdout.write(`${file}: ok (${config.inputs.length} input${config.inputs.length === 1 ? '' : 's'}, ${config.outputs.length} output${config.outputs.length === 1 ? '' : 's'})\n`);
 }
 

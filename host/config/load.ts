@@ -1,42 +1,27 @@
-// Reads a YAML config in Fluent Bit's YAML shape and checks all of it.
-// Every problem names the file, line, column and key path; nothing stops at
-// the first one.
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+// Reads a config in Fluent Bit's shapes, YAML or the classic .conf format,
+// with its includes and parsers files, and checks all of it. Every problem
+// names the file, line, column and key path (as the user spelled it);
+// nothing stops at the first one.
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
-import { applySpec, unknownKeyMessage, type ConfigSpec } from '../../sdk/src/config-spec.ts';
+import { applySpec, didYouMean, type ConfigSpec, type KeyError, type KeySpec } from '../../sdk/src/config-spec.ts';
 import { globToRegExp } from '../engine/router.ts';
 import { parseRetryLimit } from '../engine/retry.ts';
+import type { FilterKind } from '../filters/filter.ts';
+import { FILTERS } from '../filters/index.ts';
 import { INPUTS } from '../inputs/index.ts';
+import type { ParserDef } from '../parsers/parser.ts';
 import { BUNDLED_PLUGINS_DIR, moduleFile } from '../paths.ts';
 import type { PluginCommand } from '../supervisor/plugin-process.ts';
-import { INPUT_COMMON_SPEC, OUTPUT_COMMON_SPEC, PIPELINE_KEYS, PLUGIN_ENTRY_SPEC, SERVICE_SPEC, TOP_LEVEL_KEYS } from './schema.ts';
+import { ConfigReader, collected, type Collected, type ListName } from './files.ts';
+import { checkMultilineParserDef, checkParserDef } from './parser-checks.ts';
+import { FILTER_COMMON_SPEC, INPUT_COMMON_SPEC, OUTPUT_COMMON_SPEC, PLUGIN_ENTRY_SPEC, SERVICE_SPEC } from './schema.ts';
+import { ConfigIssue, Locator, entryOf, formatPath, plain, sortIssues, type At, type Format, type KeyPath, type LEntry, type LMap, type LNode, type LSeq } from './source.ts';
 
-export type KeyPath = (string | number)[];
+export { ConfigIssue, formatPath, sortIssues, type KeyPath };
 
 export const BUNDLED_PLUGINS = ['stdout', 'file', 'null', 'counter', 'kafka'];
-
-export class ConfigIssue {
-  readonly file: string;
-  readonly line: number;
-  readonly col: number;
-  readonly path: string;
-  readonly message: string;
-  constructor(file: string, line: number, col: number, path: string, message: string) {
-    this.file = file;
-    this.line = line;
-    this.col = col;
-    this.path = path;
-    this.message = message;
-  }
-  toString(): string {
-    return `${this.file}:${this.line}:${this.col}: ${this.path ? `${this.path}: ` : ''}${this.message}`;
-  }
-}
-
-export function formatPath(path: KeyPath): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i ? `.${p}` : p)).join('');
-}
 
 export interface InputConfig {
   kind: string;
@@ -45,6 +30,16 @@ export interface InputConfig {
   memBufLimit: number;
   storage: 'memory' | 'filesystem';
   pauseOnChunksOverlimit: boolean;
+  values: { [k: string]: any };
+  path: KeyPath;
+}
+
+export interface FilterConfig {
+  /** The filter's name: a key of FILTERS. */
+  kind: string;
+  instance: string;
+  match: RegExp;
+  /** The filter's own keys, checked against its spec; repeatable keys hold a list. */
   values: { [k: string]: any };
   path: KeyPath;
 }
@@ -62,77 +57,82 @@ export interface OutputConfig {
   healthCheckInterval: number;
   stopGrace: number;
   totalLimitSize: number;
-  /** The plugin's own keys, for Configure. */
+  /** The plugin's own keys, for Configure, lowercased (Fluent Bit's keys are case-insensitive). */
   pluginConfig: { [k: string]: unknown };
   command: PluginCommand;
   path: KeyPath;
 }
 
+export interface MultilineRule {
+  state: string;
+  regex: string;
+  next_state?: string;
+}
+
+/** A multiline parser as configured: Fluent Bit's [MULTILINE_PARSER] keys, with its rules. */
+export interface MultilineParserDef {
+  name: string;
+  type: string;
+  rules: MultilineRule[];
+  [key: string]: unknown;
+}
+
 export interface SluiceConfig {
   file: string;
+  /** Every file read: the config, its includes (in order), then the parsers files. */
+  files: string[];
+  /** The config file's format. */
+  format: Format;
   service: { [k: string]: any };
   inputs: InputConfig[];
+  filters: FilterConfig[];
   outputs: OutputConfig[];
+  /** parsers_file's definitions, then parsers:; at ['parsers', index] for locate(). */
+  parsers: ParserDef[];
+  /** At ['multiline_parsers', index]. */
+  multilineParsers: MultilineParserDef[];
   /** Maps a key path to a position, for errors found later (a plugin's Configure). */
   locate(path: KeyPath, message: string): ConfigIssue;
 }
 
-/** Positions of keys and values in the YAML source. */
-class Locator {
-  private readonly doc: Document;
-  private readonly lines: LineCounter;
-  private readonly file: string;
-  constructor(doc: Document, lines: LineCounter, file: string) {
-    this.doc = doc;
-    this.lines = lines;
-    this.file = file;
-  }
-  /** The key node of the last path element (or the value, for list items), else the closest parent. */
-  private node(path: KeyPath, wantValue: boolean): Node | undefined {
-    let cur: unknown = this.doc.contents;
-    let found: Node | undefined = cur as Node;
-    for (let i = 0; i < path.length; i++) {
-      const seg = path[i];
-      const last = i === path.length - 1;
-      if (isMap(cur)) {
-        const pair = cur.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === seg);
-        if (!pair) return found;
-        found = (last && !wantValue ? pair.key : pair.value ?? pair.key) as Node;
-        cur = pair.value;
-      } else if (isSeq(cur) && typeof seg === 'number' && cur.items[seg]) {
-        cur = cur.items[seg];
-        found = cur as Node;
-      } else return found;
-    }
-    return found;
-  }
-  issue(path: KeyPath, message: string, onValue = false): ConfigIssue {
-    const n = this.node(path, onValue);
-    const { line, col } = this.lines.linePos(n?.range?.[0] ?? 0);
-    return new ConfigIssue(this.file, line || 1, col || 1, formatPath(path), message);
-  }
+export interface LoadOptions {
+  /** The filters to check pipeline.filters against (default: FILTERS). */
+  filters?: { readonly [name: string]: FilterKind };
+  /** Deeper checks of a parser definition (default: checkParserDef in parser-checks.ts). */
+  checkParser?: (def: ParserDef) => KeyError[];
+  checkMultilineParser?: (def: MultilineParserDef) => KeyError[];
+}
+
+export interface LoadResult {
+  /** Only when there is no issue. */
+  config?: SluiceConfig;
+  /** Sorted by file (in the order read), line and column. */
+  issues: ConfigIssue[];
+  /**
+   * With issues: what could be made of the config anyway, so that
+   * `sluice validate` can also ask the plugins about their keys. Its outputs
+   * are every output whose plugin was found, even with bad host keys.
+   */
+  partial?: SluiceConfig;
 }
 
 const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 /** ${VAR} and ${VAR:-default} in every string value; ${tag} is left for plugins' templates (kafka's topic: logs-${tag}). */
-function interpolate(v: unknown, path: KeyPath, env: NodeJS.ProcessEnv, bad: (path: KeyPath, msg: string) => void): unknown {
-  if (typeof v === 'string') {
-    return v.replace(VAR, (m, name: string, def: string | undefined) => {
+function interpolate(n: LNode, path: KeyPath, lookup: (name: string) => string | undefined, bad: (path: KeyPath, msg: string) => void): void {
+  if (n.kind === 'scalar') {
+    if (typeof n.value !== 'string') return;
+    n.value = n.value.replace(VAR, (m, name: string, def: string | undefined) => {
       if (name === 'tag' && def === undefined) return m;
-      const val = env[name];
+      const val = lookup(name);
       // As in a shell, :- also replaces an empty value.
       if (val !== undefined && (val !== '' || def === undefined)) return val;
       if (def !== undefined) return def;
       bad(path, `environment variable ${name} is not set (write \${${name}:-default} for a fallback)`);
       return '';
     });
-  }
-  if (Array.isArray(v)) return v.map((x, i) => interpolate(x, [...path, i], env, bad));
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interpolate(x, [...path, k], env, bad)]));
-  }
-  return v;
+  } else if (n.kind === 'seq') n.items.forEach((x, i) => interpolate(x, [...path, i], lookup, bad));
+  else for (const e of n.entries) interpolate(e.value, [...path, e.norm], lookup, bad);
 }
 
 /** Finds a plugin command: relative paths from the config's folder, bare names on PATH. */
@@ -158,78 +158,191 @@ function resolveCommand(cmd: string, baseDir: string): { path?: string; error?: 
   return { error: cmd.includes('/') ? `${candidates[0]} does not exist` : `${cmd} is not on PATH` };
 }
 
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): { config?: SluiceConfig; issues: ConfigIssue[] } {
-  let src: string;
-  try {
-    src = readFileSync(file, 'utf8');
-  } catch (err) {
-    return { issues: [new ConfigIssue(file, 1, 1, '', `cannot read the config file: ${(err as Error).message}`)] };
-  }
-  return parseConfig(src, file, env);
+function unknownName(what: string, name: string, known: string[]): string {
+  const guess = didYouMean(name, known);
+  return `unknown ${what} ${JSON.stringify(name)}; ${guess ? `did you mean "${guess}"?` : `known ${what}s: ${[...known].sort().join(', ')}`}`;
 }
 
-export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = process.env): { config?: SluiceConfig; issues: ConfigIssue[] } {
-  const lines = new LineCounter();
-  const doc = parseDocument(src, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const issues: ConfigIssue[] = [];
-  for (const e of doc.errors) {
-    const { line, col } = lines.linePos(e.pos[0]);
-    issues.push(new ConfigIssue(file, line || 1, col || 1, '', `YAML syntax error: ${e.message.split('\n')[0]}`));
-  }
-  if (issues.length) return { issues };
-  // `name: null` is YAML's null, but means the bundled null plugin (as in Fluent Bit).
-  for (const section of ['inputs', 'outputs']) {
-    const items = doc.getIn(['pipeline', section], true);
-    if (!isSeq(items)) continue;
-    for (const item of items.items) {
-      const name = isMap(item) ? item.get('name', true) : undefined;
-      if (isScalar(name) && name.value === null && name.source === 'null') name.value = 'null';
+function lookupKind<T>(registry: { readonly [name: string]: T }, name: string): T | undefined {
+  return Object.hasOwn(registry, name) ? registry[name] : undefined;
+}
+
+/**
+ * The gathered files as one tree, in the YAML shape: the paths of the
+ * checks (pipeline.inputs[3]) are found in it, and each node knows the file
+ * and path it came from. Sections no file gave get a place at the config
+ * file's start.
+ */
+function assemble(c: Collected, rootAt: At): LMap {
+  const placeOf = (path: KeyPath): At => ({ ...rootAt, path });
+  const entry = (key: string, value: LNode, keyAt?: At): LEntry => ({ key, norm: key, keyAt: keyAt ?? placeOf([key]), value });
+  const items = (n: LNode): LNode[] => (n.kind === 'seq' ? n.items : [n]);
+  // A later service key wins, as in Fluent Bit; parsers_file adds up.
+  const service = new Map<string, LEntry>();
+  for (const { entries } of c.service) {
+    for (const e of entries) {
+      const prev = service.get(e.norm);
+      if (e.norm === 'parsers_file' && prev) service.set(e.norm, { ...prev, value: { kind: 'seq', items: [...items(prev.value), ...items(e.value)], at: prev.value.at } });
+      else {
+        service.delete(e.norm);
+        service.set(e.norm, e);
+      }
     }
   }
-  const at = new Locator(doc, lines, file);
-  const bad = (path: KeyPath, message: string, onValue = false) => issues.push(at.issue(path, message, onValue));
+  const top = (key: string) => c.top.get(key);
+  const list = (name: ListName): LEntry => {
+    const l = c.lists[name];
+    return entry(name, { kind: 'seq', items: l.items, at: l.at }, l.keyAt ?? placeOf(['pipeline', name]));
+  };
+  return {
+    kind: 'map',
+    at: rootAt,
+    entries: [
+      entry('service', { kind: 'map', entries: [...service.values()], at: top('service')?.at }, top('service')?.keyAt),
+      entry('plugins', { kind: 'map', entries: c.plugins, at: top('plugins')?.at }, top('plugins')?.keyAt),
+      entry('pipeline', { kind: 'map', entries: [list('inputs'), list('filters'), list('outputs')], at: c.pipeline?.at }, c.pipeline?.keyAt),
+      entry('parsers', { kind: 'seq', items: c.parsers, at: top('parsers')?.at }, top('parsers')?.keyAt),
+      entry('multiline_parsers', { kind: 'seq', items: c.multilineParsers, at: top('multiline_parsers')?.at }, top('multiline_parsers')?.keyAt),
+    ],
+  };
+}
+
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): LoadResult {
+  return load(file, undefined, env, opts);
+}
+
+/** A config given as text; its includes and parsers files are read from disk, relative to `file`. */
+export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): LoadResult {
+  return load(file, src, env, opts);
+}
+
+function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, opts: LoadOptions): LoadResult {
+  const reader = new ConfigReader();
+  const c = collected();
+  reader.read(file, c, 'config', undefined, text);
+  const issues = reader.issues;
+  if (reader.failed || !reader.rootAt) return { issues: sortIssues(issues, reader.files) };
+  const classic = reader.format === 'classic';
+  const root = assemble(c, reader.rootAt);
+  const at = new Locator(root, reader.rootAt);
+  const bad = (path: KeyPath, message: string, onValue = false) => {
+    const i = at.issue(path, message, onValue);
+    if (!unset.has(`${i.file}:${i.line}:${i.col}`)) issues.push(i);
+  };
+  const section = <K extends 'service' | 'plugins' | 'pipeline' | 'parsers' | 'multiline_parsers'>(key: K) =>
+    entryOf(root, key)!.value as K extends 'parsers' | 'multiline_parsers' ? LSeq : LMap;
   const baseDir = dirname(resolve(file));
 
-  const raw = interpolate(doc.toJS() ?? {}, [], env, (p, m) => bad(p, m, true));
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-    bad([], 'the config must be a map with service:, pipeline: and plugins:');
-    return { issues };
-  }
-  const top = raw as { [k: string]: any };
-  const isMapValue = (v: unknown) => v && typeof v === 'object' && !Array.isArray(v);
-  for (const k of Object.keys(top)) if (!TOP_LEVEL_KEYS.includes(k)) bad([k], unknownKeyMessage(k, TOP_LEVEL_KEYS));
+  // Variables: env: and @SET first (a later one wins), then the environment, as in Fluent Bit.
+  const lookup = (name: string) => c.env.get(name)?.value ?? env[name] ?? (name === 'HOSTNAME' ? hostname() : undefined);
+  // A value whose variable is not set is reported once, not again by the checks of what is left of it.
+  const unset = new Set<string>();
+  const badVar = (p: KeyPath, m: string) => {
+    const i = at.issue(p, m, true);
+    unset.add(`${i.file}:${i.line}:${i.col}`);
+    issues.push(i);
+  };
+  interpolate(root, [], lookup, badVar);
 
-  const checkSpec = (spec: ConfigSpec, values: unknown, path: KeyPath) => {
-    if (values !== undefined && values !== null && !isMapValue(values)) {
+  /** A map's entries, the first of each key (a second one is reported as a duplicate). */
+  const entriesOf = (map: LMap): LEntry[] => {
+    reader.dups(map);
+    const seen = new Set<string>();
+    return map.entries.filter((e) => !seen.has(e.norm) && !!seen.add(e.norm));
+  };
+
+  /** Checks a map against a spec; keys in `repeatable` may be given more than once and come as a list. */
+  const checkSpec = (spec: ConfigSpec, node: LNode | undefined, path: KeyPath, repeatable: readonly string[] = []) => {
+    if (node && !(node.kind === 'scalar' && node.value === null) && node.kind !== 'map') {
       bad(path, 'must be a map of keys', true);
       return {};
     }
-    const r = applySpec(spec, (values ?? {}) as { [k: string]: unknown });
-    for (const e of r.errors) bad([...path, e.key], e.message, !e.message.startsWith('unknown key') && !e.message.startsWith('required'));
+    const raw: { [k: string]: unknown } = {};
+    const lists = new Map<string, { items: LNode[]; fromList: boolean }>();
+    const repeated = new Set<string>();
+    for (const e of node?.kind === 'map' ? entriesOf(node) : []) {
+      const ks: KeySpec | undefined = Object.hasOwn(spec, e.norm) ? spec[e.norm] : undefined;
+      if (ks && repeatable.includes(e.norm)) {
+        lists.set(e.norm, e.value.kind === 'seq' ? { items: e.value.items, fromList: true } : { items: [e.value], fromList: false });
+        continue;
+      }
+      if (e.value.kind === 'seq' && e.value.repeated) {
+        bad([...path, e.norm, 1], `${e.key} is given ${e.value.items.length} times, but takes one value${repeatable.length ? ` (only ${repeatable.join(', ')} may repeat)` : ''}`, true);
+        repeated.add(e.norm);
+        continue;
+      }
+      let v = plain(e.value);
+      // Fluent Bit compares words case-insensitively: storage.type Filesystem.
+      if (ks?.oneOf && typeof v === 'string') v = ks.oneOf.find((o) => o.toLowerCase() === (v as string).toLowerCase()) ?? v;
+      raw[e.norm] = v;
+    }
+    const single = Object.fromEntries(Object.entries(spec).filter(([k]) => !lists.has(k)));
+    const r = applySpec(single, raw);
+    for (const e of r.errors) if (!repeated.has(e.key)) bad([...path, e.key], e.message, !e.message.startsWith('unknown key') && !e.message.startsWith('required'));
+    for (const k of repeatable) {
+      if (!Object.hasOwn(spec, k)) continue;
+      const given = lists.get(k);
+      if (!given) {
+        const d = r.values[k];
+        r.values[k] = d === undefined ? [] : Array.isArray(d) ? d : [d];
+        continue;
+      }
+      const out: unknown[] = [];
+      given.items.forEach((item, j) => {
+        const one = applySpec({ [k]: spec[k]! }, { [k]: plain(item) });
+        if (one.errors.length) bad(given.fromList ? [...path, k, j] : [...path, k], one.errors[0]!.message, true);
+        else if (one.values[k] !== undefined) out.push(one.values[k]);
+      });
+      r.values[k] = out;
+    }
     return r.values;
   };
 
-  const service = checkSpec(SERVICE_SPEC, top.service, ['service']);
+  // service, then its parsers files.
+  const serviceNode = section('service');
+  const service = checkSpec(SERVICE_SPEC, serviceNode, ['service'], ['parsers_file']);
   if (service['storage.keep.rejected'] && !service['storage.rejected.path'] && !service['storage.path']) {
     bad(['service', 'storage.keep.rejected'], 'needs a directory: set service.storage.rejected.path or service.storage.path', true);
+  }
+  const parsersFiles = collected();
+  const pf = entryOf(serviceNode, 'parsers_file');
+  if (pf) {
+    const list = pf.value.kind === 'seq' ? pf.value.items : [pf.value];
+    const found: string[] = [];
+    list.forEach((item, i) => {
+      const path: KeyPath = pf.value.kind === 'seq' ? ['service', 'parsers_file', i] : ['service', 'parsers_file'];
+      if (item.kind !== 'scalar' || typeof item.value !== 'string' || !item.value) return bad(path, 'must be a file name, or a list of them', true);
+      const name = item.value;
+      // From the folder of the file that names it; else from the working directory (Fluent Bit's first choice).
+      const candidates = isAbsolute(name) ? [name] : [join(dirname(item.at?.src.file ?? file), name), name];
+      const f = candidates.find((x) => existsSync(x)) ?? candidates[0]!;
+      if (reader.read(f, parsersFiles, 'parsers', item.at)) found.push(resolve(f));
+    });
+    service.parsers_file = found;
+    const parsersSeq = section('parsers');
+    const mlSeq = section('multiline_parsers');
+    parsersSeq.items.unshift(...parsersFiles.parsers);
+    mlSeq.items.unshift(...parsersFiles.multilineParsers);
+    parsersFiles.parsers.forEach((n, i) => interpolate(n, ['parsers', i], lookup, badVar));
+    parsersFiles.multilineParsers.forEach((n, i) => interpolate(n, ['multiline_parsers', i], lookup, badVar));
   }
 
   // plugins: name -> command
   const commands = new Map<string, PluginCommand>();
   // Declared, but with an error already reported: outputs using them need no second one.
   const broken = new Set<string>();
-  if (top.plugins !== undefined && !isMapValue(top.plugins)) bad(['plugins'], 'must be a map of plugin name to { command, env }', true);
-  for (const [name, entry] of Object.entries(isMapValue(top.plugins) ? top.plugins : {})) {
+  for (const e of section('plugins').entries) {
+    const name = e.key;
     const path: KeyPath = ['plugins', name];
     broken.add(name);
-    const v = checkSpec(PLUGIN_ENTRY_SPEC, entry, path);
+    const v = checkSpec(PLUGIN_ENTRY_SPEC, e.value, path);
     if (v.command === undefined) continue;
     const argv = typeof v.command === 'string' ? [v.command] : Array.isArray(v.command) ? v.command.map(String) : undefined;
     if (!argv?.length || !argv[0]) {
       bad([...path, 'command'], 'must be a list: the executable, then its arguments', true);
       continue;
     }
-    const found = resolveCommand(argv[0], baseDir);
+    const found = resolveCommand(argv[0], e.keyAt.src === reader.rootAt.src ? baseDir : dirname(resolve(e.keyAt.src.file)));
     if (found.error) {
       bad([...path, 'command'], `plugin command not found or not runnable: ${found.error}`, true);
       continue;
@@ -241,20 +354,16 @@ export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = 
   for (const name of BUNDLED_PLUGINS) {
     if (!commands.has(name)) commands.set(name, { name, argv: [process.execPath, join(BUNDLED_PLUGINS_DIR, name, moduleFile('main'))], env: {} });
   }
-
-  const pipeline = top.pipeline;
-  if (!isMapValue(pipeline)) bad(['pipeline'], pipeline === undefined ? 'required: a pipeline with inputs and outputs' : 'must be a map with inputs, filters and outputs', true);
-  const pl = (isMapValue(pipeline) ? pipeline : {}) as { [k: string]: unknown };
-  for (const k of Object.keys(pl)) if (!PIPELINE_KEYS.includes(k)) bad(['pipeline', k], unknownKeyMessage(k, PIPELINE_KEYS));
-  const list = (key: string): unknown[] => {
-    const v = pl[key];
-    if (v === undefined || v === null) return [];
-    if (!Array.isArray(v)) {
-      bad(['pipeline', key], `must be a list of ${key}, each item with a name`, true);
-      return [];
-    }
-    return v;
+  /** A plugin by name: as declared, else in any case (Fluent Bit's plugin names are case-insensitive). */
+  const pluginNamed = (name: string): string | undefined => {
+    if (commands.has(name) || broken.has(name)) return name;
+    const lower = name.toLowerCase();
+    return [...commands.keys(), ...broken].find((k) => k.toLowerCase() === lower);
   };
+
+  const pipeline = c.pipeline;
+  if (!pipeline) bad(['pipeline'], 'required: a pipeline with inputs and outputs', true);
+  const list = (name: ListName) => c.lists[name].items;
 
   const counters = new Map<string, number>();
   const instanceName = (kind: string, alias: string | undefined) => {
@@ -262,73 +371,192 @@ export function parseConfig(src: string, file: string, env: NodeJS.ProcessEnv = 
     counters.set(kind, n + 1);
     return alias ?? `${kind}.${n}`;
   };
+  /** The item's name (lowercased: Fluent Bit's names are case-insensitive), or where it is missing. */
+  const nameOf = (item: LMap): string | undefined => {
+    const n = entryOf(item, 'name')?.value;
+    return n?.kind === 'scalar' && n.value !== null && typeof n.value !== 'object' ? String(n.value) : undefined;
+  };
+  const matchOf = (v: { [k: string]: any }, path: KeyPath, what: string): RegExp | undefined => {
+    if (v.match !== undefined && v.match_regex !== undefined) bad([...path, 'match_regex'], 'give match or match_regex, not both');
+    else if (v.match !== undefined) return globToRegExp(v.match);
+    else if (v.match_regex !== undefined) {
+      try {
+        return new RegExp(v.match_regex);
+      } catch (err) {
+        bad([...path, 'match_regex'], `not a valid regular expression: ${(err as Error).message}`, true);
+      }
+    } else bad(path, `${what} needs match (a glob such as "*" or "app.*") or match_regex, or it ${what === 'an output' ? 'receives nothing' : 'sees no events'}`);
+    return undefined;
+  };
 
   const inputs: InputConfig[] = [];
   list('inputs').forEach((item, i) => {
     const path: KeyPath = ['pipeline', 'inputs', i];
-    if (!isMapValue(item)) return bad(path, 'each input must be a map with a name', true);
-    const it = item as { [k: string]: unknown };
-    const kind = INPUTS[String(it.name)];
-    if (!kind) {
-      return bad(it.name === undefined ? path : [...path, 'name'], it.name === undefined ? 'an input needs a name' : `unknown input ${JSON.stringify(it.name)}; ${unknownKeyMessage(String(it.name), Object.keys(INPUTS)).replace('unknown key; ', '')}`, true);
-    }
-    const spec = { ...INPUT_COMMON_SPEC, ...kind.spec };
-    const v = checkSpec(spec, it, path);
-    const instance = instanceName(String(it.name), v.alias);
+    if (item.kind !== 'map') return bad(path, 'each input must be a map with a name', true);
+    const name = nameOf(item);
+    const kindName = name?.toLowerCase();
+    const kind = kindName === undefined ? undefined : lookupKind(INPUTS, kindName);
+    if (!kind) return bad(name === undefined ? path : [...path, 'name'], name === undefined ? 'an input needs a name' : unknownName('input', name, Object.keys(INPUTS)), true);
+    const v = checkSpec({ ...INPUT_COMMON_SPEC, ...kind.spec }, item, path);
+    const instance = instanceName(kindName!, v.alias);
     const { name: _n, alias: _a, tag, mem_buf_limit, 'storage.type': storage, 'storage.pause_on_chunks_overlimit': pause, ...values } = v;
     if (storage === 'filesystem' && !service['storage.path']) bad([...path, 'storage.type'], 'filesystem storage needs service.storage.path: the directory for chunk files', true);
-    inputs.push({ kind: String(it.name), instance, tag: tag ?? instance, memBufLimit: mem_buf_limit, storage, pauseOnChunksOverlimit: pause, values, path });
+    inputs.push({ kind: kindName!, instance, tag: tag ?? instance, memBufLimit: mem_buf_limit, storage, pauseOnChunksOverlimit: pause, values, path });
   });
-  if (isMapValue(pipeline) && (pl.inputs == null || (Array.isArray(pl.inputs) && !pl.inputs.length))) bad(['pipeline'], 'no inputs: add at least one under pipeline.inputs');
 
+  const filterKinds = opts.filters ?? FILTERS;
+  const filters: FilterConfig[] = [];
   list('filters').forEach((item, i) => {
-    const name = isMapValue(item) ? (item as { name?: unknown }).name : undefined;
-    bad(['pipeline', 'filters', i, ...(name === undefined ? [] : ['name'])], `unknown filter ${JSON.stringify(name)}: this version of sluice has no built-in filters yet`, true);
+    const path: KeyPath = ['pipeline', 'filters', i];
+    if (item.kind !== 'map') return bad(path, 'each filter must be a map with a name', true);
+    const name = nameOf(item);
+    const kindName = name?.toLowerCase();
+    const kind = kindName === undefined ? undefined : lookupKind(filterKinds, kindName);
+    if (!kind) {
+      const known = Object.keys(filterKinds);
+      if (name === undefined) return bad(path, 'a filter needs a name', true);
+      return bad([...path, 'name'], known.length ? unknownName('filter', name, known) : `unknown filter ${JSON.stringify(name)}: this version of sluice has no built-in filters yet`, true);
+    }
+    const v = checkSpec({ ...FILTER_COMMON_SPEC, ...kind.spec }, item, path, kind.repeatable ?? []);
+    const match = matchOf(v, path, 'a filter');
+    const { name: _n, alias, match: _m, match_regex: _r, ...values } = v;
+    const instance = instanceName(kindName!, alias);
+    if (match) filters.push({ kind: kindName!, instance, match, values, path });
   });
 
   const outputs: OutputConfig[] = [];
+  const checkable: OutputConfig[] = [];
   list('outputs').forEach((item, i) => {
     const path: KeyPath = ['pipeline', 'outputs', i];
-    if (!isMapValue(item)) return bad(path, 'each output must be a map with a name', true);
-    const it = item as { [k: string]: unknown };
-    const common: { [k: string]: unknown } = {};
+    if (item.kind !== 'map') return bad(path, 'each output must be a map with a name', true);
+    const common: LEntry[] = [];
     const pluginConfig: { [k: string]: unknown } = {};
-    for (const [k, x] of Object.entries(it)) (k in OUTPUT_COMMON_SPEC ? common : pluginConfig)[k] = x;
-    const v = checkSpec(OUTPUT_COMMON_SPEC, common, path);
+    for (const e of entriesOf(item)) {
+      if (Object.hasOwn(OUTPUT_COMMON_SPEC, e.norm)) common.push(e);
+      else pluginConfig[e.norm] = plain(e.value);
+    }
+    const errorsBefore = issues.length;
+    const v = checkSpec(OUTPUT_COMMON_SPEC, { kind: 'map', entries: common, at: item.at }, path);
     if (v.name === undefined) return;
-    const command = commands.get(v.name);
+    const plugin = pluginNamed(v.name);
+    const command = plugin === undefined ? undefined : commands.get(plugin);
     if (!command) {
-      if (broken.has(v.name)) return;
+      if (plugin !== undefined) return;
       return bad([...path, 'name'], `unknown plugin ${JSON.stringify(v.name)}: not bundled (${BUNDLED_PLUGINS.join(', ')}) and not declared under plugins:`, true);
     }
-    let match: RegExp | undefined;
-    if (v.match !== undefined && v.match_regex !== undefined) bad([...path, 'match_regex'], 'give match or match_regex, not both');
-    else if (v.match !== undefined) match = globToRegExp(v.match);
-    else if (v.match_regex !== undefined) {
-      try {
-        match = new RegExp(v.match_regex);
-      } catch (err) {
-        bad([...path, 'match_regex'], `not a valid regular expression: ${(err as Error).message}`, true);
-      }
-    } else bad(path, 'an output needs match (a glob such as "*" or "app.*") or match_regex, or it receives nothing');
-    const retryLimit = parseRetryLimit(v.retry_limit);
+    const match = matchOf(v, path, 'an output');
+    const word = (x: unknown) => (typeof x === 'string' ? x.trim().toLowerCase() : x);
+    const retryLimit = parseRetryLimit(word(v.retry_limit));
     if (retryLimit === undefined) bad([...path, 'retry_limit'], `must be a number, no_limits, false or no_retries, got ${JSON.stringify(v.retry_limit)}`, true);
-    const startRetries = parseRetryLimit(v.start_retries);
+    const startRetries = parseRetryLimit(word(v.start_retries));
     if (startRetries === undefined || startRetries < 1) bad([...path, 'start_retries'], `must be a number of at least 1, no_limits or false, got ${JSON.stringify(v.start_retries)}`, true);
-    if (!match || retryLimit === undefined || startRetries === undefined || startRetries < 1) return;
-    outputs.push({
-      plugin: v.name, instance: instanceName(v.name, v.alias), match, workers: v.workers, retryLimit,
-      flushTimeout: v.flush_timeout, startTimeout: v.start_timeout, startRetries, healthCheckInterval: v.health_check_interval, stopGrace: v.stop_grace, totalLimitSize: v['storage.total_limit_size'],
+    const d = (key: string) => v[key] ?? OUTPUT_COMMON_SPEC[key]!.default;
+    const o: OutputConfig = {
+      plugin: plugin!, instance: instanceName(plugin!, v.alias), match: match ?? /$^/, workers: d('workers'), retryLimit: retryLimit ?? 5,
+      flushTimeout: d('flush_timeout'), startTimeout: d('start_timeout'), startRetries: startRetries ?? 3, healthCheckInterval: d('health_check_interval'), stopGrace: d('stop_grace'), totalLimitSize: d('storage.total_limit_size'),
       pluginConfig, command, path,
-    });
+    };
+    checkable.push(o);
+    if (issues.length === errorsBefore) outputs.push(o);
   });
-  if (isMapValue(pipeline) && (pl.outputs == null || (Array.isArray(pl.outputs) && !pl.outputs.length))) bad(['pipeline'], 'no outputs: add at least one under pipeline.outputs');
+  if (pipeline && !pipeline.broken) {
+    for (const name of ['inputs', 'outputs'] as const) {
+      if (!list(name).length && !c.lists[name].broken) bad(['pipeline'], classic ? `no ${name}: add at least one [${name.slice(0, -1).toUpperCase()}] section` : `no ${name}: add at least one under pipeline.${name}`);
+    }
+  }
 
   const names = new Set<string>();
-  for (const c of [...inputs, ...outputs]) {
-    if (names.has(c.instance)) bad([...c.path, 'alias'], `instance name ${JSON.stringify(c.instance)} is used twice; aliases must be unique`);
-    names.add(c.instance);
+  for (const x of [...inputs, ...filters, ...checkable]) {
+    if (names.has(x.instance)) bad([...x.path, 'alias'], `instance name ${JSON.stringify(x.instance)} is used twice; aliases must be unique`);
+    names.add(x.instance);
   }
-  if (issues.length) return { issues };
-  return { issues, config: { file, service, inputs, outputs, locate: (p, m) => at.issue(p, m) } };
+
+  /** A parser's keys as Fluent Bit reads them: lowercase, string values (lists for repeated keys); empty ones left out. */
+  const defOf = (item: LNode, path: KeyPath, what: string, skip: string[] = []): { [k: string]: unknown } | undefined => {
+    if (item.kind !== 'map') {
+      bad(path, `each ${what} must be a map with a name`, true);
+      return undefined;
+    }
+    const def: { [k: string]: unknown } = {};
+    for (const e of entriesOf(item)) {
+      if (skip.includes(e.norm)) continue;
+      const v = e.value;
+      const text = (x: LNode) => (x.kind === 'scalar' && x.value !== null && typeof x.value !== 'object' ? String(x.value) : undefined);
+      if (v.kind === 'scalar') {
+        const s = text(v);
+        if (s !== undefined && s !== '') def[e.norm] = s;
+      } else if (v.kind === 'seq' && v.items.every((x) => text(x) !== undefined)) def[e.norm] = v.items.map((x) => text(x)!);
+      else bad([...path, e.norm], 'must be a value or a list of values', true);
+    }
+    return def;
+  };
+  const required = (def: { [k: string]: unknown }, path: KeyPath, keys: string[]): boolean => {
+    let ok = true;
+    for (const k of keys) {
+      if (typeof def[k] === 'string') continue;
+      ok = false;
+      if (def[k] === undefined) bad([...path, k], 'required key is missing');
+      else bad([...path, k], 'must be one value, not a list', true);
+    }
+    return ok;
+  };
+  const where = (path: KeyPath) => {
+    const i = at.issue(path, '', true);
+    return `${i.file}:${i.line}`;
+  };
+
+  const parsers: ParserDef[] = [];
+  const parserAt = new Map<string, KeyPath>();
+  section('parsers').items.forEach((item, i) => {
+    const path: KeyPath = ['parsers', i];
+    const def = defOf(item, path, 'parser');
+    if (!def || !required(def, path, ['name', 'format'])) return;
+    const p = def as ParserDef;
+    const first = parserAt.get(p.name);
+    if (first) return bad([...path, 'name'], `parser ${JSON.stringify(p.name)} is defined twice (first at ${where([...first, 'name'])})`, true);
+    parserAt.set(p.name, path);
+    for (const e of (opts.checkParser ?? checkParserDef)(p)) bad([...path, e.key], e.message, e.key in def);
+    parsers.push(p);
+  });
+
+  const multilineParsers: MultilineParserDef[] = [];
+  const mlAt = new Map<string, KeyPath>();
+  section('multiline_parsers').items.forEach((item, i) => {
+    const path: KeyPath = ['multiline_parsers', i];
+    const def = defOf(item, path, 'multiline parser', ['rules']);
+    if (!def) return;
+    const rules: MultilineRule[] = [];
+    const rulesNode = entryOf(item as LMap, 'rules')?.value;
+    let ok = true;
+    if (rulesNode && !(rulesNode.kind === 'scalar' && rulesNode.value === null)) {
+      if (rulesNode.kind !== 'seq') {
+        bad([...path, 'rules'], 'must be a list of rules, each with state, regex and next_state', true);
+        ok = false;
+      } else {
+        rulesNode.items.forEach((r, j) => {
+          const rp: KeyPath = [...path, 'rules', j];
+          const rule = defOf(r, rp, 'rule');
+          if (!rule) return void (ok = false);
+          for (const k of Object.keys(rule)) if (!['state', 'regex', 'next_state'].includes(k)) bad([...rp, k], `unknown key; a rule has state, regex and next_state`);
+          if (!required(rule, rp, ['state', 'regex'])) return void (ok = false);
+          if (rule.next_state !== undefined && typeof rule.next_state !== 'string') return void bad([...rp, 'next_state'], 'must be one value, not a list', true);
+          rules.push({ state: rule.state as string, regex: rule.regex as string, ...(rule.next_state === undefined ? {} : { next_state: rule.next_state as string }) });
+        });
+      }
+    }
+    if (!required(def, path, ['name', 'type']) || !ok) return;
+    const m = { ...def, rules } as MultilineParserDef;
+    const first = mlAt.get(m.name);
+    if (first) return bad([...path, 'name'], `multiline parser ${JSON.stringify(m.name)} is defined twice (first at ${where([...first, 'name'])})`, true);
+    mlAt.set(m.name, path);
+    for (const e of (opts.checkMultilineParser ?? checkMultilineParserDef)(m)) bad([...path, e.key], e.message, e.key in m);
+    multilineParsers.push(m);
+  });
+
+  const model = (outs: OutputConfig[]): SluiceConfig => ({
+    file, files: reader.files, format: reader.format, service, inputs, filters, outputs: outs, parsers, multilineParsers,
+    locate: (p, m) => at.issue(p, m),
+  });
+  if (issues.length) return { issues: sortIssues(issues, reader.files), partial: model(checkable) };
+  return { issues: [], config: model(outputs) };
 }

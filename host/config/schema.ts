@@ -20,6 +20,7 @@ export const SERVICE_SPEC: ConfigSpec = {
   'storage.max_memory': { type: 'size', default: 256 * 1024 * 1024, description: 'Bytes all chunks together may hold in memory (open chunks\' buffers and sealed chunks that are up); over it, filesystem chunks go down to disk and inputs that hold memory pause; 0 for no ceiling' },
   'storage.keep.rejected': { type: 'bool', default: false, description: 'Keep chunks that an output gave up on in a dead-letter directory' },
   'storage.rejected.path': { type: 'string', description: 'The dead-letter directory (default: <storage.path>/rejected)' },
+  parsers_file: { type: 'any', description: 'Files of parser definitions (classic [PARSER] sections or YAML parsers:), relative to the file that names them; a list, or the key repeated' },
 };
 
 export const INPUT_COMMON_SPEC: ConfigSpec = {
@@ -46,10 +47,17 @@ export const OUTPUT_COMMON_SPEC: ConfigSpec = {
   stop_grace: { type: 'duration', default: 5, min: 0, description: 'After the Shutdown call, how long before the plugin process group gets SIGTERM, then SIGKILL (seconds)' },
 };
 
+export const FILTER_COMMON_SPEC: ConfigSpec = {
+  name: { type: 'string', required: true, description: 'Filter type' },
+  alias: { type: 'string', description: 'Instance name in logs and metrics (default: <name>.<index>)' },
+  match: { type: 'string', description: 'Tags of the events to filter, with * as wildcard' },
+  match_regex: { type: 'string', description: 'Tags of the events to filter, as a regular expression' },
+};
+
 export const PLUGIN_ENTRY_SPEC: ConfigSpec = {
   command: { type: 'any', required: true, description: 'The plugin executable and its arguments, as a list (or one string without arguments)' },
   env: { type: 'map', default: {}, description: 'Extra environment variables for the plugin process' },
 };
 
-export const TOP_LEVEL_KEYS = ['service', 'pipeline', 'plugins'];
+export const TOP_LEVEL_KEYS = ['env', 'includes', 'service', 'pipeline', 'plugins', 'parsers', 'multiline_parsers'];
 export const PIPELINE_KEYS = ['inputs', 'filters', 'outputs'];
