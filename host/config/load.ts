@@ -8,7 +8,7 @@ import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { applySpec, didYouMean, type ConfigSpec, type KeyError, type KeySpec } from '../../sdk/src/config-spec.ts';
 import { globToRegExp } from '../engine/router.ts';
 import { parseRetryLimit } from '../engine/retry.ts';
-import type { FilterKind } from '../filters/filter.ts';
+import { FilterConfigError, type FilterContext, type FilterKind } from '../filters/filter.ts';
 import { FILTERS } from '../filters/index.ts';
 import { INPUTS } from '../inputs/index.ts';
 import type { ParserDef } from '../parsers/parser.ts';
@@ -421,6 +421,13 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
     const match = matchOf(v, path, 'a filter');
     const { name: _n, alias, match: _m, match_regex: _r, ...values } = v;
     const instance = instanceName(kindName!, alias);
+    // What the spec cannot check (a regex that does not compile, a rule without a value) is found by making the filter.
+    try {
+      kind.create(values, { name: instance } as FilterContext);
+    } catch (err) {
+      if (!(err instanceof FilterConfigError)) throw err;
+      return bad([...path, err.key], err.message, true);
+    }
     if (match) filters.push({ kind: kindName!, instance, match, values, path });
   });
 

@@ -19,11 +19,21 @@
 // than once, such as decode_field_as), whatever the format of the file. Tests
 // may pass other checks through loadConfig's options (checkParser,
 // checkMultilineParser).
-import type { KeyError } from '../../sdk/src/config-spec.ts';
-import type { ParserDef } from '../parsers/parser.ts';
+import { applySpec, type KeyError } from '../../sdk/src/config-spec.ts';
+import { PARSER_SPEC, compileParser } from '../parsers/registry.ts';
+import { ParserDefError, type ParserDef } from '../parsers/parser.ts';
 import type { MultilineParserDef } from './load.ts';
 
-export function checkParserDef(_def: ParserDef): KeyError[] {
+export function checkParserDef(def: ParserDef): KeyError[] {
+  // Fluent Bit reads the format name in any case (Format JSON).
+  const { errors } = applySpec(PARSER_SPEC, { ...def, format: typeof def.format === 'string' ? def.format.toLowerCase() : def.format });
+  if (errors.length) return errors;
+  try {
+    compileParser(def);
+  } catch (err) {
+    if (err instanceof ParserDefError) return [{ key: err.key, message: err.message }];
+    return [{ key: '', message: (err as Error).message }];
+  }
   return [];
 }
 

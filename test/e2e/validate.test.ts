@@ -148,7 +148,11 @@ const CASES: Case[] = [
   },
   {
     title: 'unknown filter', fixture: 'unknown-filter.yaml',
-    line: 6, col: 13, path: 'pipeline.filters[0].name', message: 'unknown filter "grep": this version of sluice has no built-in filters yet',
+    line: 6, col: 13, path: 'pipeline.filters[0].name', message: 'unknown filter "grpe"; did you mean "grep"?',
+  },
+  {
+    title: 'a filter rule whose regex does not compile', fixture: 'filter-bad-regex.yaml',
+    line: 8, col: 14, path: 'pipeline.filters[0].regex', message: '"(unclosed" is not a valid regular expression: Invalid regular expression: /(unclosed/: Unterminated group',
   },
 ];
 

@@ -259,6 +259,7 @@ describe('parsers, multiline_parsers, parsers_file', () => {
       'main.yaml:7:11: parsers[2].name: must be one value, not a list',
       'main.yaml:10:5: multiline_parsers[0].type: required key is missing',
       'main.yaml:12:9: multiline_parsers[0].rules[0].regex: required key is missing',
+      'p.conf:1:1: parsers[0].regex: required with format regex',
       'p.conf:4:1: a parsers file holds only [PARSER] and [MULTILINE_PARSER] sections, not [INPUT]',
     ]);
   });
