@@ -1,6 +1,7 @@
 // Parser definitions → parsers: the keys of a definition (PARSER_SPEC, for
 // the config loader's per-key errors), what the spec cannot check
 // (compileParser), and the named set the pipeline looks parsers up in.
+import { withDecoders } from './decoders.ts';
 import { applySpec, type ConfigSpec } from '../../sdk/src/config-spec.ts';
 import type { FormatOptions, TimeKey } from './format.ts';
 import { JsonParser } from './json.ts';
@@ -32,6 +33,8 @@ export const PARSER_SPEC: ConfigSpec = {
   types: { type: 'string', description: 'Casts of text fields (regex, logfmt, ltsv): "key:integer key2:bool key3:float key4:hex key5:string"' },
   skip_empty_values: { type: 'bool', default: true, description: 'With format regex: leave out groups that matched empty text' },
   logfmt_no_bare_keys: { type: 'bool', default: false, description: 'With format logfmt: a line with a key without =value does not parse' },
+  decode_field: { type: 'any', description: 'json FIELD: merge what the field decodes to into the record (repeatable)' },
+  decode_field_as: { type: 'any', description: 'DECODER FIELD (json, escaped, escaped_utf8, mysql_quoted): replace the field with its decoded value (repeatable)' },
 };
 
 /** What a compiled parser may take from its surroundings; tests set the clock. */
@@ -53,6 +56,15 @@ function lowerKeys(def: { [k: string]: unknown }): { [k: string]: unknown } {
  * types entry, time_format directive or time_offset.
  */
 export function compileParser(def: ParserDef, env: CompileEnv = {}): Parser {
+  const parser = compileFormat(def, env);
+  const v = lowerKeys(def);
+  return withDecoders(parser, rulesOf(v.decode_field), rulesOf(v.decode_field_as));
+}
+
+/** A repeatable key's value: one rule, or a list of them. */
+const rulesOf = (v: unknown): string[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+
+function compileFormat(def: ParserDef, env: CompileEnv): Parser {
   const raw = lowerKeys(def);
   if (typeof raw.format === 'string') raw.format = raw.format.toLowerCase();
   const { values: v, errors } = applySpec(PARSER_SPEC, raw);

@@ -42,7 +42,7 @@ describe('compileParser', () => {
   test('what the spec checks becomes a ParserDefError naming the key', () => {
     defError({ name: 'p', format: 'xml' }, 'format', /must be one of/);
     defError({ name: 'p', format: 'json', time_keep: 'perhaps' }, 'time_keep', /boolean/);
-    defError({ name: 'p', format: 'json', decode_field: 'json log' }, 'decode_field', /unknown key/);
+    defError({ name: 'p', format: 'json', decode_fields: 'json log' }, 'decode_fields', /unknown key/);
   });
 
   test('regex: required with format regex', () => {
@@ -131,4 +131,12 @@ describe('Parsers', () => {
       (e: unknown) => e instanceof ParserEntryError && e.key === 'name' && e.index === 1,
     );
   });
+});
+
+test('decode_field_as and decode_field: escaped and json fields, as Fluent Bit\'s decoders', () => {
+  const p = compileParser({ name: 'd', format: 'json', decode_field_as: ['escaped log', 'json inner'], decode_field: 'json merge' });
+  const r = p.parse(JSON.stringify({ log: 'a\\tb\\n\\u00e9', inner: '{"x":1}', merge: '{"y":2}', other: '{"z":3}' }));
+  assert.deepEqual(r?.body, { log: 'a\tb\né', inner: { x: 1 }, merge: '{"y":2}', y: 2, other: '{"z":3}' });
+  assert.deepEqual(p.parse(JSON.stringify({ inner: 'not json' }))?.body, { inner: 'not json' });
+  assert.throws(() => compileParser({ name: 'd', format: 'json', decode_field_as: 'base64 log' }), /DECODER FIELD/);
 });
