@@ -12,6 +12,7 @@ import { FilterConfigError, type FilterContext, type FilterKind } from '../filte
 import { FILTERS } from '../filters/index.ts';
 import { INPUTS } from '../inputs/index.ts';
 import type { ParserDef } from '../parsers/parser.ts';
+import { STOCK_PARSERS } from '../parsers/stock.ts';
 import { BUNDLED_PLUGINS_DIR, moduleFile } from '../paths.ts';
 import type { PluginCommand } from '../supervisor/plugin-process.ts';
 import { ConfigReader, collected, type Collected, type ListName } from './files.ts';
@@ -559,6 +560,13 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
     for (const e of (opts.checkMultilineParser ?? checkMultilineParserDef)(m)) bad([...path, e.key], e.message, e.key in m);
     multilineParsers.push(m);
   });
+
+  // An input's parser (tail's parser key) names a stock parser or a defined one.
+  const parserNames = new Set([...STOCK_PARSERS.map((d) => d.name), ...parsers.map((d) => d.name)]);
+  for (const ic of inputs) {
+    const name = ic.values.parser;
+    if (name && !parserNames.has(String(name))) bad([...ic.path, 'parser'], unknownName('parser', String(name), [...parserNames]), true);
+  }
 
   const model = (outs: OutputConfig[]): SluiceConfig => ({
     file, files: reader.files, format: reader.format, service, inputs, filters, outputs: outs, parsers, multilineParsers,

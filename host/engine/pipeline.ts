@@ -1,5 +1,10 @@
 // Wires inputs -> chunk store -> router -> outputs, and knows when
 // everything accepted has been delivered.
+import { FILTERS } from '../filters/index.ts';
+import { transformChunk, type Step } from '../filters/chain.ts';
+import type { Filter } from '../filters/filter.ts';
+import { Parsers } from '../parsers/registry.ts';
+import type { Parser } from '../parsers/parser.ts';
 import type { Metrics } from '../api/metrics.ts';
 import type { ConfigIssue, InputConfig, OutputConfig, SluiceConfig } from '../config/load.ts';
 import { INPUTS } from '../inputs/index.ts';
@@ -35,6 +40,10 @@ export class Pipeline {
   private flushTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
   private warnedTags = new Set<string>();
+  private filters: { name: string; match: RegExp; filter: Filter }[] = [];
+  private parsers = new Parsers();
+  /** Steps per input and tag, worked out at a chunk's first seal; cleared when the config changes. */
+  private readonly steps = new Map<string, Step[]>();
 
   constructor(config: SluiceConfig, log: Logger, metrics: Metrics, hostVersion: string) {
     this.config = config;
@@ -69,9 +78,43 @@ export class Pipeline {
       writeResumed: (what) => log.info({ what }, what === 'chunk' ? 'chunk files are written again' : 'the delivery log is written again'),
     }, log);
     this.deadLetters = svc['storage.keep.rejected'] && rejected ? new DeadLetters(rejected) : undefined;
+    this.setFilters(config);
+    this.store.transformFor = (account, tag) => (chunk) => {
+      const steps = this.stepsFor(account.name, tag);
+      return steps.length ? transformChunk(chunk, steps, (i, err) => this.stepFailed(account.name, steps, i, err)) : chunk;
+    };
     this.outputs = config.outputs.map((o) => this.createOutput(o, config));
     this.router = new Router(this.outputs);
     this.inputs = this.createInputs(config.inputs, config);
+  }
+
+  /** Makes the config's filters and parsers; on a reload they apply from the next chunk sealed. */
+  setFilters(config: SluiceConfig): void {
+    this.parsers = new Parsers(config.parsers);
+    this.filters = config.filters.map((f) => ({
+      name: f.instance,
+      match: f.match,
+      filter: FILTERS[f.kind]!.create(f.values, { name: f.instance, log: this.log.child({ filter: f.instance }), metrics: this.metrics, parsers: this.parsers }),
+    }));
+    this.steps.clear();
+  }
+
+  /** The input's parser (tail's parser key), then every filter whose match takes the tag, in config order. */
+  private stepsFor(input: string, tag: string): Step[] {
+    const id = `${input}\u0000${tag}`;
+    let steps = this.steps.get(id);
+    if (steps) return steps;
+    steps = [];
+    const ic = this.config.inputs.find((i) => i.instance === input);
+    const parser = ic?.values.parser ? this.parsers.get(String(ic.values.parser)) : undefined;
+    if (parser) steps.push(parseStep(parser, String(ic!.values.key ?? 'log')));
+    for (const f of this.filters) if (f.match.test(tag)) steps.push((e, t) => f.filter.filter(e, t));
+    this.steps.set(id, steps);
+    return steps;
+  }
+
+  private stepFailed(input: string, _steps: Step[], index: number, err: unknown): void {
+    this.log.error({ input, step: index, err: (err as Error).message }, 'a filter failed on an event; the event goes on unchanged');
   }
 
   createOutput(o: OutputConfig, config: SluiceConfig): Output {
@@ -255,4 +298,20 @@ export class Pipeline {
     this.log.info('shutdown: plugins stopped, checkpoints written');
     return this.undelivered;
   }
+}
+
+/**
+ * tail's parser: the line under `key` becomes the parsed fields (and their
+ * time); a line the parser does not match stays as it was, as in Fluent Bit.
+ */
+function parseStep(parser: Parser, key: string): Step {
+  return (e) => {
+    const line = e.body[key];
+    if (typeof line !== 'string') return e;
+    const r = parser.parse(line);
+    if (!r) return e;
+    e.body = r.body;
+    if (r.time) e.time = r.time;
+    return e;
+  };
 }

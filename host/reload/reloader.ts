@@ -181,6 +181,7 @@ export class Reloader {
     const flushChanged = config.service.flush !== p.config.service.flush;
     this.log.level = pinoLevel(config.service.log_level);
     p.config = config;
+    p.setFilters(config);
     if (flushChanged) p.startFlushTimer();
   }
 }

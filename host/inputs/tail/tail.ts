@@ -300,6 +300,7 @@ export const tail: InputKind = {
     refresh_interval: { type: 'duration', default: 10, min: 0.1, description: 'How often to look for new files matching path (seconds)' },
     rotate_wait: { type: 'duration', default: 5, min: 0, description: 'How long a file renamed away from path (rotated) is still followed after its rotation is seen, once read to its end (seconds)' },
     key: { type: 'string', default: 'log', description: 'Body key that holds the line' },
+    parser: { type: 'string', default: '', description: 'A parser (stock, or from parsers: / parsers_file) the line goes through; a line it does not match stays {key: line}' },
     path_key: { type: 'string', default: '', description: 'If set, a body key that holds the file path' },
     buffer_max_size: { type: 'size', default: 1024 * 1024, min: 1024, description: 'Read buffer per file and longest line kept whole; longer lines are truncated (or skipped)' },
     buffer_chunk_size: { type: 'size', default: 32 * 1024, min: 1024, description: 'Accepted for Fluent Bit configs; sluice reads up to buffer_max_size at a time' },
