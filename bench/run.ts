@@ -448,6 +448,10 @@ function watchChunkFiles(dir: string): { stop(): number } {
 interface TailOutput {
   plugins?: () => string[];
   output: string[];
+  /** Top-level sections before pipeline: (parsers:). */
+  top?: string[];
+  /** More keys of the tail input. */
+  input?: string[];
 }
 
 const NULL_OUTPUT: TailOutput = { output: ["    - name: 'null'", "      match: '*'"] };
@@ -508,6 +512,7 @@ function tailNull(name: string, description: string, storage: TailStorage, out: 
         '  log_level: info',
         ...(fs ? [`  storage.path: ${JSON.stringify(storagePath)}`, `  storage.sync: ${storage.sync}`] : []),
         ...plugins,
+        ...(out.top ?? []),
         'pipeline:',
         '  inputs:',
         '    - name: tail',
@@ -516,6 +521,7 @@ function tailNull(name: string, description: string, storage: TailStorage, out: 
         '      read_from_head: true',
         '      exit_on_eof: true',
         ...(fs ? ['      storage.type: filesystem'] : []),
+        ...(out.input ?? []),
         '  outputs:',
         ...out.output,
         '',
@@ -1045,6 +1051,19 @@ const SCENARIOS: Scenario[] = [
   tailNull('tail-null-fs-full', 'tail-null with storage.type: filesystem and storage.sync: full (each chunk file fsynced before its rename)', { type: 'filesystem', sync: 'full' }),
   tailNull('tail-decode-ts', 'tail → the bundled counter plugin (TypeScript SDK), which decodes every event; memory storage', { type: 'memory' }, TS_DECODE_OUTPUT),
   tailNull('tail-decode-go', 'tail → bench/go/decode (Go SDK), which decodes every event; memory storage', { type: 'memory' }, GO_DECODE_OUTPUT),
+  tailNull('tail-parse-null', 'tail with a regex parser (time, level, service, pid, the rest; time_format) → null; memory storage', { type: 'memory' }, {
+    ...NULL_OUTPUT,
+    top: [
+      'parsers:',
+      '  - name: bench',
+      '    format: regex',
+      "    regex: '^(?<time>[^ ]+) (?<level>[A-Z]+) +(?<service>[a-z]+)\\[(?<pid>[0-9]+)\\]: (?<rest>.*)$'",
+      '    time_key: time',
+      "    time_format: '%Y-%m-%dT%H:%M:%S.%LZ'",
+      '    types: pid:integer',
+    ],
+    input: ['      parser: bench'],
+  }),
   tailKafka(),
   reloadUnderLoad(),
 ];
