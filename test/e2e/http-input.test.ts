@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'msgpackr';
@@ -399,5 +399,39 @@ ${second ? `    - { name: http, alias: second, listen: 127.0.0.1, port: ${takenP
   } finally {
     s.kill();
     taken.close();
+  }
+});
+
+test('SIGTERM: a request still sending its body gets 503 at once, stored ones were answered, and sluice exits 0', async () => {
+  const dir = tempDir();
+  const s = Sluice.run(writeConfig(dir, `
+service: { flush: 0.2, grace: 5 }
+pipeline:
+  inputs:
+    - { name: http, listen: 127.0.0.1, port: 0 }
+  outputs:
+    - { name: file, match: '*', path: ${dir}/out.jsonl, json_date_key: '' }
+`));
+  try {
+    await s.started();
+    const port = await inputPort(s, 'http.0');
+    const slow = connect(port, '127.0.0.1');
+    let answer = '';
+    slow.setEncoding('utf8').on('data', (d: string) => (answer += d));
+    const slowClosed = new Promise((r) => slow.on('close', r));
+    // 100 Continue says the input has taken the request and waits for its body.
+    slow.write('POST /slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n');
+    await waitFor(() => answer.startsWith('HTTP/1.1 100 Continue'), '100 Continue');
+    slow.write('{"id":');
+    assert.equal((await postJson(port, '/', { id: 'stored' })).status, 201);
+    s.kill('SIGTERM');
+    const { code } = await s.exit();
+    assert.equal(code, 0, s.stderrText.join('\n'));
+    await slowClosed;
+    assert.match(answer, /\r\n\r\nHTTP\/1\.1 503 /);
+    assert.match(answer, /retry-after: 1/i);
+    assert.deepEqual(readJsonLines(join(dir, 'out.jsonl')).map((r) => r.id), ['stored']);
+  } finally {
+    s.kill();
   }
 });

@@ -202,3 +202,32 @@ pipeline:
     s.kill();
   }
 });
+
+test('SIGTERM: sluice exits 0 with senders connected; whole records sent are delivered, a record cut short is dropped with a warning', async () => {
+  const dir = tempDir();
+  const outFile = join(dir, 'out.jsonl');
+  const s = Sluice.run(writeConfig(dir, `
+service: { flush: 0.2, grace: 5 }
+pipeline:
+  inputs:
+    - { name: tcp, listen: 127.0.0.1, port: 0, format: none }
+  outputs:
+    - { name: file, match: '*', path: ${outFile}, json_date_key: '' }
+`));
+  try {
+    await s.started();
+    const sock = await open(await inputPort(s, 'tcp.0'));
+    const closed = new Promise((r) => sock.on('close', r));
+    sock.on('error', () => {});
+    sock.write('complete\ncut sho');
+    await arrived(outFile, (r) => r.log === 'complete', 'the complete record');
+    s.kill('SIGTERM');
+    const { code } = await s.exit();
+    assert.equal(code, 0, s.stderrText.join('\n'));
+    await closed;
+    assert.deepEqual(readJsonLines(outFile).map((r) => r.log), ['complete']);
+    assert.equal(s.findLog((l) => l.msg === 'tcp input stopped with senders in the middle of records; those partial records are dropped')?.bytes, 'cut sho'.length);
+  } finally {
+    s.kill();
+  }
+});

@@ -24,7 +24,7 @@ interface HttpConfig {
 
 /** What a 503 tells clients to wait before sending again. */
 const RETRY_AFTER_S = 1;
-/** At stop, how long requests still being read may take to be answered (503) before their connections are closed. */
+/** At stop, how long connections may take to finish sending their answers before they are closed. */
 const STOP_WAIT_MS = 2000;
 /** A tag in the URL path: letters, digits, '_', '-' and '.'. */
 const TAG = /^[A-Za-z0-9_.-]+$/;
@@ -36,8 +36,8 @@ export class HttpInput implements Input {
   private readonly batches: StoredBatches;
   private readonly tokenDigest: Buffer | undefined;
   private stopping = false;
-  private inFlight = 0;
-  private onIdle: (() => void) | undefined;
+  /** Requests whose body is being read: a stop answers them 503 at once. */
+  private readonly reading = new Map<IncomingMessage, ServerResponse>();
 
   constructor(cfg: HttpConfig, ctx: InputContext) {
     this.cfg = cfg;
@@ -61,14 +61,11 @@ export class HttpInput implements Input {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
-    this.inFlight++;
     try {
       await this.serve(req, res, expectsContinue);
     } catch (err) {
       this.ctx.log.error({ err: (err as Error).message }, 'http input: could not handle a request');
       if (!res.headersSent) this.answer(req, res, 500, { error: `internal error: ${(err as Error).message}` });
-    } finally {
-      if (--this.inFlight === 0) this.onIdle?.();
     }
   }
 
@@ -96,7 +93,10 @@ export class HttpInput implements Input {
     }
     if (expectsContinue) res.writeContinue();
 
-    const body = await readBody(req, this.cfg.buffer_max_size, encoding === 'gzip');
+    this.reading.set(req, res);
+    const body = await readBody(req, this.cfg.buffer_max_size, encoding === 'gzip').finally(() => this.reading.delete(req));
+    // Answered 503 by a stop while its body came.
+    if (res.headersSent) return;
     if (!body.ok) {
       if (body.status === 0) return void this.ctx.log.debug({ peer: req.socket.remoteAddress }, body.error);
       return this.answer(req, res, body.status, { error: body.error });
@@ -169,19 +169,17 @@ export class HttpInput implements Input {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    // No new connections; idle keep-alive ones are closed.
-    this.server.close();
+    // No new connections; idle keep-alive ones are closed, the others once
+    // they have their answer (Connection: close from now on).
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
     // Requests whose events are written get their answer now; any other
-    // gets 503 from here on: nothing more is written.
+    // gets 503 from here on, those still sending their body at once:
+    // nothing more is written.
     this.batches.flush();
-    if (this.inFlight > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((r) => (this.onIdle = r)),
-        new Promise<void>((r) => (timer = setTimeout(r, STOP_WAIT_MS))),
-      ]);
-      clearTimeout(timer);
-    }
+    for (const [req, res] of this.reading) this.refusing(req, res);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
+    clearTimeout(timer);
     this.server.closeAllConnections();
   }
 }

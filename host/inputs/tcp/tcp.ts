@@ -138,7 +138,7 @@ export class TcpInput implements Input {
       dropped += framer.discard();
       s.destroy();
     }
-    if (dropped) this.ctx.log.warn({ bytes: dropped }, 'tcp input stopped in the middle of records; their first bytes are dropped');
+    if (dropped) this.ctx.log.warn({ bytes: dropped }, 'tcp input stopped with senders in the middle of records; those partial records are dropped');
     if (this.writer) this.ctx.store.dropWriter(this.writer);
   }
 }
