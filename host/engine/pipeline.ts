@@ -8,7 +8,7 @@ import type { Parser } from '../parsers/parser.ts';
 import type { Metrics } from '../api/metrics.ts';
 import type { ConfigIssue, InputConfig, OutputConfig, SluiceConfig } from '../config/load.ts';
 import { INPUTS } from '../inputs/index.ts';
-import type { Input } from '../inputs/input.ts';
+import { InputStartError, type Input } from '../inputs/input.ts';
 import { pinoLevel, type Logger } from '../log.ts';
 import { ConfigureRejected } from '../supervisor/supervisor.ts';
 import type { Chunk } from './chunk.ts';
@@ -171,12 +171,40 @@ export class Pipeline {
     }
   }
 
-  /** Starts every plugin, then the inputs. A plugin that rejects its config stops the start. */
+  /**
+   * Starts every plugin, then the inputs. A plugin that rejects its config,
+   * or an input that cannot start (a port in use), stops the start: what was
+   * started is stopped again and the problems are thrown, placed in the config.
+   */
   async start(): Promise<void> {
     await this.startOutputs(this.outputs, this.config.outputs, this.config);
     this.queueBacklog();
-    for (const { input } of this.inputs) input.start();
+    const failed = await this.startInputs(this.inputs, this.config);
+    if (failed.length) {
+      await Promise.all(this.inputs.map((i) => i.input.stop()));
+      await Promise.all(this.outputs.map((o) => o.stop(0)));
+      throw new PipelineConfigError(failed.map((f) => f.issue));
+    }
     this.startFlushTimer();
+  }
+
+  /**
+   * Starts inputs (handOffs: a reload's state from the instances they
+   * replace); returns those that could not start, each with its problem
+   * placed in the config. They need not be stopped.
+   */
+  async startInputs(inputs: { name: string; input: Input }[], config: SluiceConfig, handOffs?: Map<string, unknown>): Promise<{ name: string; issue: ConfigIssue }[]> {
+    const results = await Promise.allSettled(inputs.map(async (i) => i.input.start(handOffs?.get(i.name))));
+    const failed: { name: string; issue: ConfigIssue }[] = [];
+    results.forEach((r, k) => {
+      if (r.status === 'fulfilled') return;
+      const { name } = inputs[k]!;
+      const path = config.inputs.find((c) => c.instance === name)?.path ?? [];
+      const err = r.reason as Error;
+      const key = err instanceof InputStartError ? err.key : undefined;
+      failed.push({ name, issue: config.locate(key ? [...path, key] : path, err instanceof InputStartError ? err.message : `input ${name} could not start: ${err?.message ?? err}`) });
+    });
+    return failed;
   }
 
   startFlushTimer(): void {

@@ -1,6 +1,8 @@
 import { dummy } from './dummy/dummy.ts';
+import { http } from './http/http.ts';
 import type { InputKind } from './input.ts';
 import { stdin } from './stdin/stdin.ts';
 import { tail } from './tail/tail.ts';
+import { tcp } from './tcp/tcp.ts';
 
-export const INPUTS: { [name: string]: InputKind } = { tail, dummy, stdin };
+export const INPUTS: { [name: string]: InputKind } = { tail, dummy, stdin, http, tcp };

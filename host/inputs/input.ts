@@ -15,8 +15,13 @@ export interface InputContext {
 }
 
 export interface Input {
-  /** handedOff: on a reload, what the instance this one replaces gave from handOff(). */
-  start(handedOff?: unknown): void;
+  /**
+   * handedOff: on a reload, what the instance this one replaces gave from handOff().
+   * An input that must take a resource first (a listening port) returns a
+   * promise; a rejection with an InputStartError stops sluice's start
+   * (exit 2, the error placed at its key) or is reported by the reload.
+   */
+  start(handedOff?: unknown): void | Promise<void>;
   /** Stops reading and seals its open chunks; resolves when the input will write no more events. */
   stop(): Promise<void>;
   /** After stop(), state for the instance that replaces this one on a reload (tail: file positions). */
@@ -25,6 +30,15 @@ export interface Input {
   readonly finished?: Promise<void>;
   /** Writes the input's checkpoints now (tail db); called at shutdown after outputs are done. */
   checkpoint?(): void;
+}
+
+/** An input could not start (a port in use): a problem of its config, at `key`. */
+export class InputStartError extends Error {
+  readonly key: string | undefined;
+  constructor(message: string, key?: string) {
+    super(message);
+    this.key = key;
+  }
 }
 
 export interface InputKind {

@@ -36,6 +36,8 @@ export interface ReloadResult {
   outputs: { [name: string]: OutputReload };
   inputs: { [name: string]: 'added' | 'changed' | 'removed' | 'unchanged' };
   errors: string[];
+  /** With status failed: true when the new config is in place except for what errors names (an input that could not start). */
+  applied?: boolean;
 }
 
 export class Reloader {
@@ -102,6 +104,7 @@ export class Reloader {
     this.metrics.reloads.inc({ result: result.status });
     this.metrics.reloadSeconds.set(result.duration_ms / 1000);
     if (result.status === 'ok') this.log.info({ reload: result.id, duration_ms: result.duration_ms, outputs: result.outputs, inputs: result.inputs }, 'reload done');
+    else if (result.applied) this.log.error({ reload: result.id, errors: result.errors }, 'reload applied, but these inputs could not start and are not running; fix the errors and reload again');
     else this.log.error({ reload: result.id, errors: result.errors }, 'reload refused: the old config keeps running untouched; fix the errors and reload again');
     return result;
   }
@@ -171,7 +174,18 @@ export class Reloader {
     const kept = new Map(p.inputs.map((i) => [i.name, i]));
     const made = new Map(newInputs.map((i) => [i.name, i]));
     p.inputs = config.inputs.map((ic) => made.get(ic.instance) ?? kept.get(ic.instance)!);
-    for (const i of newInputs) i.input.start(handOffs.get(i.name));
+    const failed = await p.startInputs(newInputs, config, handOffs);
+    if (failed.length) {
+      // Too late to refuse: the rest of the config is in place. An input that
+      // could not start (its port taken) is left out of the running config,
+      // so the next reload sees it as added and tries it again.
+      const names = new Set(failed.map((f) => f.name));
+      p.inputs = p.inputs.filter((i) => !names.has(i.name));
+      config.inputs = config.inputs.filter((ic) => !names.has(ic.instance));
+      result.status = 'failed';
+      result.applied = true;
+      result.errors = failed.map((f) => String(f.issue));
+    }
     for (const ic of diff.inputs.added) result.inputs[ic.instance] = 'added';
     for (const ic of diff.inputs.changed) result.inputs[ic.instance] = 'changed';
     for (const name of diff.inputs.removed) result.inputs[name] = 'removed';

@@ -1,0 +1,79 @@
+// Writes the records of HTTP requests into chunks and says when they are
+// stored, so a request is answered 2xx only once its events would survive a
+// crash (with filesystem storage: written to their chunk file).
+//
+// Requests whose bodies complete in the same turn of the event loop share a
+// batch: its chunks are sealed together on the next turn (setImmediate), so
+// under load many requests go into one chunk (and one file write), and a
+// lone request waits for nothing but its own write, never for the flush
+// interval.
+import { EventTime, encodeEvent } from '../../../sdk/src/codec/events.ts';
+import type { ChunkWriter } from '../../storage/store.ts';
+import type { InputContext } from '../input.ts';
+import type { Record } from '../net/json-records.ts';
+
+interface Batch {
+  writers: Map<string, ChunkWriter>;
+  waiters: { resolve: () => void; reject: (err: Error) => void }[];
+}
+
+export class StoredBatches {
+  private readonly ctx: InputContext;
+  private current: Batch | undefined;
+
+  constructor(ctx: InputContext) {
+    this.ctx = ctx;
+  }
+
+  /** Writes one event per record (tagged by tagOf) now; resolves once every chunk holding them is stored. */
+  store(records: Record[], tagOf: (r: Record) => string): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    const batch = (this.current ??= this.open());
+    const time = EventTime.now();
+    let bytes = 0;
+    for (const r of records) {
+      const tag = tagOf(r);
+      let w = batch.writers.get(tag);
+      if (!w) batch.writers.set(tag, (w = this.ctx.store.writer(this.ctx.account, tag)));
+      const event = encodeEvent(r, time);
+      w.appendEncoded(event);
+      bytes += event.length;
+    }
+    this.ctx.metrics.inputRecords.inc({ name: this.ctx.name }, records.length);
+    this.ctx.metrics.inputBytes.inc({ name: this.ctx.name }, bytes);
+    return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
+  }
+
+  private open(): Batch {
+    setImmediate(() => this.flush());
+    return { writers: new Map(), waiters: [] };
+  }
+
+  /** Seals the current batch's chunks now (stop() calls it; otherwise the next turn of the event loop). */
+  flush(): void {
+    const batch = this.current;
+    if (!batch) return;
+    this.current = undefined;
+    let left = batch.writers.size;
+    const stored = () => {
+      if (--left === 0) for (const w of batch.waiters) w.resolve();
+    };
+    try {
+      for (const w of batch.writers.values()) {
+        // Earlier chunks of this writer (sealed when full, or by the flush
+        // timer) were stored as they were sealed: ChunkStore.accept stores
+        // before it returns. So the last chunk's onStored is the writer's.
+        if (w.openEvents === 0) {
+          this.ctx.store.dropWriter(w);
+          stored();
+          continue;
+        }
+        w.onStored = stored;
+        this.ctx.store.dropWriter(w);
+      }
+    } catch (err) {
+      // A filter that throws: the requests are told, not left waiting.
+      for (const w of batch.waiters) w.reject(err as Error);
+    }
+  }
+}
