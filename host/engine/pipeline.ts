@@ -81,7 +81,7 @@ export class Pipeline {
     this.setFilters(config);
     this.store.transformFor = (account, tag) => (chunk) => {
       const steps = this.stepsFor(account.name, tag);
-      return steps.length ? transformChunk(chunk, steps, (i, err) => this.stepFailed(account.name, steps, i, err)) : chunk;
+      return steps.length ? transformChunk(chunk, steps, (i, err) => this.stepFailed(account.name, i, err)) : chunk;
     };
     this.outputs = config.outputs.map((o) => this.createOutput(o, config));
     this.router = new Router(this.outputs);
@@ -113,7 +113,7 @@ export class Pipeline {
     return steps;
   }
 
-  private stepFailed(input: string, _steps: Step[], index: number, err: unknown): void {
+  private stepFailed(input: string, index: number, err: unknown): void {
     this.log.error({ input, step: index, err: (err as Error).message }, 'a filter failed on an event; the event goes on unchanged');
   }
 
