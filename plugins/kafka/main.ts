@@ -4,7 +4,7 @@
 // third-party plugin; the Kafka client is @platformatic/kafka.
 import { ConfigureError, retry, serve } from '../../sdk/src/index.ts';
 import { resolve, spec, type Config, type Settings } from './options.ts';
-import { KafkaProducer } from './producer.ts';
+import type { KafkaProducer } from './producer.ts';
 
 let producer: KafkaProducer | undefined;
 
@@ -23,6 +23,8 @@ serve<Config>({
     settingsOf(config);
   },
   async configure(config, ctx) {
+    // Loaded here, not at the top: the Kafka client takes long to load, and the handshake should not wait for it on a busy machine.
+    const { KafkaProducer } = await import('./producer.ts');
     producer = new KafkaProducer(settingsOf(config), ctx.log);
     if (config.startup_check === 'off') return;
     const why = await producer.check();
