@@ -157,7 +157,7 @@ export class KafkaProducer {
     // Held open until the last piece of the chunk is enqueued.
     job.add(1);
     void this.feed(job, acked).then(
-      (refusal) => job.settle(refusal === undefined ? undefined : { status: 'error', message: refusal }),
+      (failure) => job.settle(failure),
       // A chunk that does not decode will not decode next time either.
       (err) => job.settle({ status: err instanceof EventDecodeError ? 'error' : 'retry', message: `cannot read the chunk: ${(err as Error).message}` }),
     );
@@ -175,14 +175,18 @@ export class KafkaProducer {
    * than max_buffered_bytes. An event refused with no dead_letter_topic
    * stops it, before its piece is sent: the reason is returned.
    */
-  private async feed(job: Job, acked: Set<number> | undefined): Promise<string | undefined> {
+  private async feed(job: Job, acked: Set<number> | undefined): Promise<{ status: 'retry' | 'error'; message: string } | undefined> {
     const { chunk } = job;
     const { default_topic: fallback, dead_letter_topic: dlq } = this.s.config;
     const budget = this.s.config.max_buffered_bytes / 4;
     // Decoded a piece at a time too (and not with chunk.events(), which keeps every event alive until the chunk is answered).
     const perPiece = Math.max(1, Math.floor(budget / MESSAGE_MEMORY));
     for (let at = 0, i = 0; at < chunk.data.length; ) {
-      while (!this.fits(budget)) await this.wake(Infinity);
+      // Bounded: a request the client never ends must not hold the chunk past delivery_timeout.
+      const deadline = Date.now() + this.s.config.delivery_timeout * 1000;
+      while (!this.fits(budget)) {
+        if (!(await this.wake(deadline))) return { status: 'retry', message: `no room for the rest of the chunk within delivery_timeout (${this.s.config.delivery_timeout}s): Kafka is slow or unreachable` };
+      }
       const { events, next } = decodeEventsFrom(chunk.data, at, perPiece);
       at = next;
       const items: Item[] = [];
@@ -204,7 +208,7 @@ export class KafkaProducer {
       }
       if (refused.length) {
         const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : '';
-        return `${refused[0]}${more}; set dead_letter_topic to send such events there instead`;
+        return { status: 'error', message: `${refused[0]}${more}; set dead_letter_topic to send such events there instead` };
       }
       job.add(items.length);
       this.enqueue(items);
@@ -275,6 +279,16 @@ export class KafkaProducer {
   private send(slice: Item[], bytes: number): void {
     const held = bytes + slice.length * MESSAGE_MEMORY;
     this.sendingHeld += held;
+    let released = false;
+    // Once its chunks are answered, a request stops counting against max_buffered_bytes even if the client never ends it, or the plugin would stay full.
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.sendingHeld -= held;
+      const waiting = this.waiters;
+      this.waiters = [];
+      for (const wake of waiting) wake();
+    };
     const started = performance.now();
     let settled = false;
     const settle = (failure?: { status: 'retry' | 'error'; message: string }) => {
@@ -287,10 +301,11 @@ export class KafkaProducer {
       }
       return true;
     };
-    // The answer may not wait longer than delivery_timeout; the bytes stay counted until the request itself ends.
+    // The answer may not wait longer than delivery_timeout.
     const timer = setTimeout(() => {
       this.count('DELIVERY_TIMEOUT');
       settle({ status: 'retry', message: `Kafka did not acknowledge within delivery_timeout (${this.s.config.delivery_timeout}s)` });
+      release();
     }, this.s.config.delivery_timeout * 1000);
     const p = this.producer.send({ messages: slice.map((it) => it.message) }).then(
       () => {
@@ -344,10 +359,7 @@ export class KafkaProducer {
         settle({ status: 'retry', message: `produce failed: ${v.message}` });
       },
     ).finally(() => {
-      this.sendingHeld -= held;
-      const waiting = this.waiters;
-      this.waiters = [];
-      for (const wake of waiting) wake();
+      release();
       this.sends.delete(p);
     });
     this.sends.add(p);
