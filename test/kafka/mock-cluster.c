@@ -446,8 +446,21 @@ static void cmd_topic(char **argv, int argc) {
             (argc > 2 && parse_long(argv[2], 1, 100000, &parts)) ||
             (argc > 3 && parse_long(argv[3], 1, broker_cnt, &repl)))
                 return fail("usage: topic NAME [PARTITIONS [REPLICATION]]");
-        answer_err(rd_kafka_mock_topic_create(mcluster, argv[1], (int)parts,
-                                              (int)repl));
+        rd_kafka_resp_err_t err;
+        long i;
+        if ((err = rd_kafka_mock_topic_create(mcluster, argv[1], (int)parts,
+                                              (int)repl)))
+                return answer_err(err);
+        /* The mock picks each partition's leader at random among its
+         * replicas, so with 8 partitions one broker of 3 leads none about
+         * one time in 25 and a test that takes it down sees nothing. Lead
+         * partition P from broker P % brokers + 1, as a test expects. */
+        for (i = 0; i < parts; i++)
+                if ((err = rd_kafka_mock_partition_set_leader(
+                         mcluster, argv[1], (int32_t)i,
+                         (int32_t)(i % broker_cnt) + 1)))
+                        return answer_err(err);
+        ok(NULL);
 }
 
 /* topic-error TOPIC ERR (0 or NO_ERROR clears it) */
