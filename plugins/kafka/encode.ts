@@ -17,10 +17,17 @@ export interface Message {
   timestamp: bigint;
 }
 
+/** A message's size as max_message_bytes counts it: value, key and headers, with the record's overhead. */
+export function messageBytes(value: Buffer, key: Buffer | undefined, headers: Map<string, Buffer> | undefined): number {
+  let bytes = RECORD_OVERHEAD + value.length + (key?.length ?? 0);
+  if (headers) for (const [name, b] of headers) bytes += name.length + b.length + 4;
+  return bytes;
+}
+
 export type Encoded = { ok: true; message: Message; bytes: number } | { ok: false; reason: string };
 
 /** Bytes a record adds to a batch beyond its key, value and headers (varints, attributes, deltas). */
-export const RECORD_OVERHEAD = 24;
+const RECORD_OVERHEAD = 24;
 
 function replacer(_k: string, v: unknown): unknown {
   if (typeof v === 'bigint') return v.toString();
@@ -74,14 +81,11 @@ export class Encoder {
     const keyText = this.s.key?.(e, tag);
     const key = keyText === undefined ? undefined : Buffer.from(keyText);
     let headers: Map<string, Buffer> | undefined;
-    let bytes = RECORD_OVERHEAD + value.length + (key?.length ?? 0);
     for (const [name, t] of this.s.headers) {
       const v = t(e, tag);
-      if (v === undefined) continue;
-      const b = Buffer.from(v);
-      (headers ??= new Map()).set(name, b);
-      bytes += name.length + b.length + 4;
+      if (v !== undefined) (headers ??= new Map()).set(name, Buffer.from(v));
     }
+    const bytes = messageBytes(value, key, headers);
     if (bytes > this.s.config.max_message_bytes) {
       return { ok: false, reason: `is ${bytes} bytes as a message, more than max_message_bytes ${this.s.config.max_message_bytes}` };
     }

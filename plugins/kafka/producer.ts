@@ -6,7 +6,7 @@
 import { Producer, type ProducerOptions } from '@platformatic/kafka';
 import type { Logger } from 'pino';
 import { decodeEvents, decodeEventsFrom, error, EventDecodeError, ok, retry, type Chunk, type Event, type FlushAnswer, type MetricSample } from '../../sdk/src/index.ts';
-import { Encoder, jsonValue, RECORD_OVERHEAD, type Message } from './encode.ts';
+import { Encoder, jsonValue, messageBytes, type Message } from './encode.ts';
 import { classify } from './errors.ts';
 import { Histogram } from './histogram.ts';
 import type { Settings } from './options.ts';
@@ -243,9 +243,7 @@ export class KafkaProducer {
     if (topic !== undefined) headers.set('sluice.topic', Buffer.from(topic));
     const value = jsonValue(e, this.s.config.timestamp_key || '@timestamp', this.s.config.timestamp_format === 'iso8601');
     const message: Message = { topic: this.s.config.dead_letter_topic, value, headers, partition: index, timestamp: BigInt(e.time.sec) * 1000n };
-    let bytes = RECORD_OVERHEAD + value.length;
-    for (const [k, v] of headers) bytes += k.length + v.length + 4;
-    return { message, bytes, job, original: false, index };
+    return { message, bytes: messageBytes(value, undefined, headers), job, original: false, index };
   }
 
   private enqueue(items: Item[]): void {
