@@ -567,6 +567,17 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
     const name = ic.values.parser;
     if (name && !parserNames.has(String(name))) bad([...ic.path, 'parser'], unknownName('parser', String(name), [...parserNames]), true);
   }
+  // So do a filter's (the parser filter's parser keys).
+  for (const fc of filters) {
+    const kind = filterKinds[fc.kind]!;
+    for (const key of kind.parserKeys ?? []) {
+      const v = fc.values[key];
+      const names = v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
+      names.forEach((n, j) => {
+        if (!parserNames.has(n)) bad(names.length > 1 ? [...fc.path, key, j] : [...fc.path, key], unknownName('parser', n, [...parserNames]), true);
+      });
+    }
+  }
 
   const model = (outs: OutputConfig[]): SluiceConfig => ({
     file, files: reader.files, format: reader.format, service, inputs, filters, outputs: outs, parsers, multilineParsers,

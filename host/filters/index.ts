@@ -2,5 +2,7 @@
 import type { FilterKind } from './filter.ts';
 import { grep } from './grep.ts';
 import { modify } from './modify.ts';
+import { nest } from './nest.ts';
+import { parser } from './parser.ts';
 
-export const FILTERS: { [name: string]: FilterKind } = { grep, modify };
+export const FILTERS: { [name: string]: FilterKind } = { grep, modify, nest, parser };
