@@ -478,6 +478,14 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
     if (names.has(x.instance)) bad([...x.path, 'alias'], `instance name ${JSON.stringify(x.instance)} is used twice; aliases must be unique`);
     names.add(x.instance);
   }
+  // A filter's emitter (rewrite_tag) is an input of its own: its name is an instance name too.
+  for (const fc of filters) {
+    const em = filterKinds[fc.kind]!.emitter?.(fc.values, fc.instance);
+    if (!em) continue;
+    if (names.has(em.name)) bad([...fc.path, fc.values.emitter_name === undefined ? 'name' : 'emitter_name'], `emitter name ${JSON.stringify(em.name)} is already the name of an input, filter, output or emitter; set a unique emitter_name`, true);
+    names.add(em.name);
+    if (em.storage === 'filesystem' && !service['storage.path']) bad([...fc.path, 'emitter_storage.type'], 'filesystem storage needs service.storage.path: the directory for chunk files', true);
+  }
 
   /** A parser's keys as Fluent Bit reads them: lowercase, string values (lists for repeated keys); empty ones left out. */
   const defOf = (item: LNode, path: KeyPath, what: string, skip: string[] = []): { [k: string]: unknown } | undefined => {

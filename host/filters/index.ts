@@ -4,5 +4,6 @@ import { grep } from './grep.ts';
 import { modify } from './modify.ts';
 import { nest } from './nest.ts';
 import { parser } from './parser.ts';
+import { rewriteTag } from './rewrite-tag.ts';
 
-export const FILTERS: { [name: string]: FilterKind } = { grep, modify, nest, parser };
+export const FILTERS: { [name: string]: FilterKind } = { grep, modify, nest, parser, rewrite_tag: rewriteTag };
