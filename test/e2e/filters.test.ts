@@ -217,3 +217,25 @@ test('rewrite_tag with emitter_storage.type filesystem: the emitter stores its c
   await stop(s);
   assert.deepEqual(records(join(dir, 'alerts.jsonl')).map((r) => r.n), [2, 5, 8, 11, 14, 17, 20, 23, 26, 29]);
 });
+
+test('two rewrite_tag filters that send records to each other end the loop: each record is delivered once, and it is logged', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'in.log'), '');
+  const s = Sluice.run(writeConfig(dir, `
+service: { flush: 0.2, http_server: on, http_port: 0 }
+pipeline:
+  inputs:
+    - { name: tail, path: ${dir}/in.log, tag: a, parser: json, read_from_head: on, refresh_interval: 0.2 }
+  filters:
+    - { name: rewrite_tag, match: a, rule: '$level . b false' }
+    - { name: rewrite_tag, match: b, rule: '$level . a false' }
+  outputs:
+    - { name: file, match: '*', path: ${dir}/out.jsonl }
+`));
+  await s.started();
+  appendLines(dir, 0, 30);
+  await waitFor(() => countLines(join(dir, 'out.jsonl')) >= 30, 'every record', { progress: () => countLines(join(dir, 'out.jsonl')) });
+  await s.waitForLog((l) => /re-emitted 8 times in a row/.test(l.msg), 'the loop warning');
+  await stop(s);
+  assert.deepEqual(records(join(dir, 'out.jsonl')).map((r) => r.n), [...Array(30).keys()]);
+});
