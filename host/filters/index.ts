@@ -5,5 +5,6 @@ import { modify } from './modify.ts';
 import { nest } from './nest.ts';
 import { parser } from './parser.ts';
 import { rewriteTag } from './rewrite-tag.ts';
+import { throttle } from './throttle.ts';
 
-export const FILTERS: { [name: string]: FilterKind } = { grep, modify, nest, parser, rewrite_tag: rewriteTag };
+export const FILTERS: { [name: string]: FilterKind } = { grep, modify, nest, parser, rewrite_tag: rewriteTag, throttle };

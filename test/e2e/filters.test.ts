@@ -239,3 +239,43 @@ pipeline:
   await stop(s);
   assert.deepEqual(records(join(dir, 'out.jsonl')).map((r) => r.n), [...Array(30).keys()]);
 });
+
+test('throttle: records over the rate are dropped, each counted in sluice_filter_drop_records_total; the rest are delivered', async () => {
+  const dir = tempDir();
+  const N = 3000;
+  const s = Sluice.run(writeConfig(dir, `[SERVICE]
+    Flush       0.2
+    HTTP_Server On
+    HTTP_Port   0
+
+[INPUT]
+    Name    dummy
+    Tag     app
+    Rate    100000
+    Samples ${N}
+    Dummy   {"message":"hello"}
+
+[FILTER]
+    Name     throttle
+    Match    app
+    Rate     50
+    Window   2
+    Interval 1m
+
+[OUTPUT]
+    Name  file
+    Match *
+    Path  ${dir}/out.jsonl
+`, 'fluent-bit.conf'));
+  let m = '';
+  await waitFor(async () => {
+    m = await prometheus(s);
+    return metric(m, 'sluice_filter_records_total', { name: 'throttle.0' }) === N;
+  }, 'the throttle to see every record', { progress: () => m });
+  const dropped = metric(m, 'sluice_filter_drop_records_total', { name: 'throttle.0' });
+  // The window starts empty: rate × window records go through within the first minute.
+  assert.equal(dropped, N - 100);
+  await waitFor(() => countLines(join(dir, 'out.jsonl')) >= 100, 'the records let through', { progress: () => countLines(join(dir, 'out.jsonl')) });
+  await stop(s);
+  assert.equal(countLines(join(dir, 'out.jsonl')), 100);
+});
