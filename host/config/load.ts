@@ -10,6 +10,8 @@ import { globToRegExp } from '../engine/router.ts';
 import { parseRetryLimit } from '../engine/retry.ts';
 import { FilterConfigError, type FilterContext, type FilterKind } from '../filters/filter.ts';
 import { FILTERS } from '../filters/index.ts';
+import { multilineNames } from '../filters/multiline.ts';
+import { BUILTIN_RULES } from '../parsers/multiline-rules.ts';
 import { INPUTS } from '../inputs/index.ts';
 import type { ParserDef } from '../parsers/parser.ts';
 import { STOCK_PARSERS } from '../parsers/stock.ts';
@@ -575,9 +577,19 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
     const name = ic.values.parser;
     if (name && !parserNames.has(String(name))) bad([...ic.path, 'parser'], unknownName('parser', String(name), [...parserNames]), true);
   }
-  // So do a filter's (the parser filter's parser keys).
+  // So do a filter's (the parser filter's parser keys), and its multiline parsers (built-in or defined).
+  const mlNames = new Set([...Object.keys(BUILTIN_RULES), ...multilineParsers.map((d) => d.name)]);
   for (const fc of filters) {
     const kind = filterKinds[fc.kind]!;
+    for (const key of kind.multilineParserKeys ?? []) {
+      const given = fc.values[key];
+      const list = given === undefined ? [] : Array.isArray(given) ? given : [given];
+      list.forEach((item, j) => {
+        for (const n of multilineNames(item)) {
+          if (!mlNames.has(n)) bad(list.length > 1 ? [...fc.path, key, j] : [...fc.path, key], unknownName('multiline parser', n, [...mlNames]), true);
+        }
+      });
+    }
     for (const key of kind.parserKeys ?? []) {
       const v = fc.values[key];
       const names = v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];

@@ -7,6 +7,7 @@ import { encodeEvent } from '../../sdk/src/codec/events.ts';
 import { filterKey } from '../reload/diff.ts';
 import { Parsers } from '../parsers/registry.ts';
 import type { Parser } from '../parsers/parser.ts';
+import { RuleParsers } from '../parsers/multiline-rules.ts';
 import type { Metrics } from '../api/metrics.ts';
 import type { ConfigIssue, InputConfig, OutputConfig, SluiceConfig } from '../config/load.ts';
 import { INPUTS } from '../inputs/index.ts';
@@ -127,6 +128,7 @@ export class Pipeline {
    */
   setFilters(config: SluiceConfig): void {
     const parsers = new Parsers(config.parsers);
+    const multilineParsers = new RuleParsers(config.multilineParsers);
     const old = new Map(this.filters.map((f) => [f.name, f]));
     const next: FilterInstance[] = config.filters.map((fc) => {
       const key = filterKey(fc, config);
@@ -138,7 +140,7 @@ export class Pipeline {
       }
       const kind = FILTERS[fc.kind]!;
       const filter = kind.create(fc.values, {
-        name: fc.instance, log: this.log.child({ filter: fc.instance }), metrics: this.metrics, parsers,
+        name: fc.instance, log: this.log.child({ filter: fc.instance }), metrics: this.metrics, parsers, multilineParsers,
       });
       const spec = kind.emitter?.(fc.values, fc.instance);
       const emitter = spec && { ...spec, account: this.store.account(spec.name, spec.storage, spec.memBufLimit, false) };

@@ -50,9 +50,10 @@ export function transformChunk(chunk: Chunk, steps: readonly Step[], failed: Ste
   const parts: Buffer[] = [];
   let count = 0;
   let originals: Event[] | undefined;
-  for (let k = 0; k < events.length; k++) {
-    let out: Event | null = events[k]!;
-    for (let i = 0; i < n && out; i++) {
+  // Runs an event through the steps from `from`; `k` is the index of the chunk's event it came from.
+  const run = (first: Event, from: number, k: number): void => {
+    let out: Event | null = first;
+    for (let i = from; i < n && out; i++) {
       r.seen[i]!++;
       let res: FilterResult;
       try {
@@ -79,26 +80,27 @@ export function transformChunk(chunk: Chunk, steps: readonly Step[], failed: Ste
           for (const e of enc) r.emitted.push(e);
           r.emits[i]! += enc.length;
         }
-        if (res.event === null) {
-          if (res.held) r.held[i]!++;
-          else if (!res.emit?.length) r.dropped[i]!++;
-        }
+        if (res.held) r.held[i]!++;
+        else if (res.event === null && !res.emit?.length && !res.more?.length) r.dropped[i]!++;
+        if (res.more) for (const m of res.more) run(m, i + 1, -1);
         out = res.event;
       } else out = res;
     }
-    if (!out) continue;
+    if (!out) return;
     let bytes: Buffer;
     try {
       bytes = encode(out);
     } catch (err) {
-      // What a step made cannot be stored (a bug): store the event as it came in.
+      // What a step made cannot be stored (a bug): store the event as it came in (if it is one of the chunk's).
       failed(-1, err);
+      if (k < 0) return;
       originals ??= decodeEvents(chunk.data!);
       bytes = encode(originals[k]!);
     }
     parts.push(bytes);
     count++;
-  }
+  };
+  for (let k = 0; k < events.length; k++) run(events[k]!, 0, k);
   const data = Buffer.concat(parts);
   r.chunk = { ...chunk, data, size: data.length, count, crc32: crc32(data) };
   return r;

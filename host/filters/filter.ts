@@ -28,13 +28,15 @@ export interface Reemit {
 
 /**
  * What a filter makes of one event when it is more than kept or dropped:
- * `event` goes on (null: the event leaves this chunk), and `emit` are events
- * re-emitted under their tags (rewrite_tag, multiline). `held`: the event is
- * not dropped but kept by the filter, to come back later through `emit` or
- * flush() (multiline); it does not count as a drop.
+ * `event` goes on (null: nothing goes on), after the events of `more`, in
+ * this chunk, through the next steps; `emit` are events re-emitted under
+ * their tags (rewrite_tag). `held`: the event given is not dropped but kept
+ * by the filter, to come back later in `event`/`more` or from flush()
+ * (multiline joining lines); it does not count as a drop.
  */
 export interface FilterOutput {
   event: Event | null;
+  more?: Event[];
   emit?: Reemit[];
   held?: boolean;
 }
