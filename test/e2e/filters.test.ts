@@ -39,6 +39,7 @@ test('parser filter: parsers tried in order, reserve_data, the parsed time; unma
     '{"log":"NO-PARSER-TAKES-THIS","host":"h3"}',
     '{"log":12,"host":"h4"}',
     '{"log":"\\u0000\\ufffd{{{ binary-ish junk","host":"h5"}',
+    'RAW-LINE-NOT-JSON',
   ];
   writeFileSync(join(dir, 'in.log'), lines.join('\n') + '\n');
   const s = Sluice.run(writeConfig(dir, `[SERVICE]
@@ -81,11 +82,12 @@ test('parser filter: parsers tried in order, reserve_data, the parsed time; unma
     { log: 'NO-PARSER-TAKES-THIS', meta: { host: 'h3' } },
     { log: 12, meta: { host: 'h4' } },
     { log: '\u0000\ufffd{{{ binary-ish junk', meta: { host: 'h5' } },
+    { log: 'RAW-LINE-NOT-JSON' },
   ]);
   const m = await prometheus(s);
-  assert.equal(metric(m, 'sluice_parser_unmatched_records_total', { name: 'parser.0' }), 2);
-  assert.equal(metric(m, 'sluice_parser_unmatched_records_total', { name: 'tail.0' }), 0);
-  assert.equal(metric(m, 'sluice_filter_records_total', { name: 'nest.0' }), 5);
+  assert.equal(metric(m, 'sluice_parser_unmatched_records_total', { name: 'parser.0' }), 3);
+  assert.equal(metric(m, 'sluice_parser_unmatched_records_total', { name: 'tail.0' }), 1, 'tail\'s parser key counts its misses too');
+  assert.equal(metric(m, 'sluice_filter_records_total', { name: 'nest.0' }), 6);
   await stop(s);
 });
 
