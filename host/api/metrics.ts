@@ -21,6 +21,12 @@ export class Metrics {
   readonly unrouted = this.c('sluice_input_unrouted_records_total', 'Events whose tag matched no output (dropped)', ['name']);
   readonly inputIsPaused = this.g('sluice_input_paused', '1 while the input is paused by backpressure', ['name']);
 
+  readonly parserUnmatched = this.c('sluice_parser_unmatched_records_total', 'Records whose text no parser matched (they go on unchanged), by the input (its parser key) or the parser filter', ['name']);
+  readonly parserTimeErrors = this.c('sluice_parser_time_errors_total', 'Parsed records whose time field did not match time_format (they keep the field and the time they were read), by input or filter', ['name']);
+  readonly filterRecords = this.c('sluice_filter_records_total', 'Events a filter was given', ['name']);
+  readonly filterDropped = this.c('sluice_filter_drop_records_total', 'Events a filter dropped (grep, throttle, ...)', ['name']);
+  readonly filterEmitted = this.c('sluice_filter_emit_records_total', 'Events a filter re-emitted (rewrite_tag under a new tag, multiline joined records)', ['name']);
+
   readonly outRecords = this.c('sluice_output_proc_records_total', 'Events an output delivered (answered OK)', ['name']);
   readonly outBytes = this.c('sluice_output_proc_bytes_total', 'Encoded bytes an output delivered', ['name']);
   readonly outErrors = this.c('sluice_output_errors_total', 'Chunks an output answered ERROR', ['name']);

@@ -10,6 +10,8 @@ import { globToRegExp } from '../engine/router.ts';
 import { parseRetryLimit } from '../engine/retry.ts';
 import { FilterConfigError, type FilterContext, type FilterKind } from '../filters/filter.ts';
 import { FILTERS } from '../filters/index.ts';
+import { multilineNames } from '../filters/multiline.ts';
+import { BUILTIN_RULES } from '../parsers/multiline-rules.ts';
 import { INPUTS } from '../inputs/index.ts';
 import type { ParserDef } from '../parsers/parser.ts';
 import { STOCK_PARSERS } from '../parsers/stock.ts';
@@ -478,6 +480,14 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
     if (names.has(x.instance)) bad([...x.path, 'alias'], `instance name ${JSON.stringify(x.instance)} is used twice; aliases must be unique`);
     names.add(x.instance);
   }
+  // A filter's emitter (rewrite_tag) is an input of its own: its name is an instance name too.
+  for (const fc of filters) {
+    const em = filterKinds[fc.kind]!.emitter?.(fc.values, fc.instance);
+    if (!em) continue;
+    if (names.has(em.name)) bad([...fc.path, fc.values.emitter_name === undefined ? 'name' : 'emitter_name'], `emitter name ${JSON.stringify(em.name)} is already the name of an input, filter, output or emitter; set a unique emitter_name`, true);
+    names.add(em.name);
+    if (em.storage === 'filesystem' && !service['storage.path']) bad([...fc.path, 'emitter_storage.type'], 'filesystem storage needs service.storage.path: the directory for chunk files', true);
+  }
 
   /** A parser's keys as Fluent Bit reads them: lowercase, string values (lists for repeated keys); empty ones left out. */
   const defOf = (item: LNode, path: KeyPath, what: string, skip: string[] = []): { [k: string]: unknown } | undefined => {
@@ -566,6 +576,27 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
   for (const ic of inputs) {
     const name = ic.values.parser;
     if (name && !parserNames.has(String(name))) bad([...ic.path, 'parser'], unknownName('parser', String(name), [...parserNames]), true);
+  }
+  // So do a filter's (the parser filter's parser keys), and its multiline parsers (built-in or defined).
+  const mlNames = new Set([...Object.keys(BUILTIN_RULES), ...multilineParsers.map((d) => d.name)]);
+  for (const fc of filters) {
+    const kind = filterKinds[fc.kind]!;
+    for (const key of kind.multilineParserKeys ?? []) {
+      const given = fc.values[key];
+      const list = given === undefined ? [] : Array.isArray(given) ? given : [given];
+      list.forEach((item, j) => {
+        for (const n of multilineNames(item)) {
+          if (!mlNames.has(n)) bad(list.length > 1 ? [...fc.path, key, j] : [...fc.path, key], unknownName('multiline parser', n, [...mlNames]), true);
+        }
+      });
+    }
+    for (const key of kind.parserKeys ?? []) {
+      const v = fc.values[key];
+      const names = v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
+      names.forEach((n, j) => {
+        if (!parserNames.has(n)) bad(names.length > 1 ? [...fc.path, key, j] : [...fc.path, key], unknownName('parser', n, [...parserNames]), true);
+      });
+    }
   }
 
   const model = (outs: OutputConfig[]): SluiceConfig => ({

@@ -23,6 +23,7 @@ import { applySpec, type KeyError } from '../../sdk/src/config-spec.ts';
 import { PARSER_SPEC, compileParser } from '../parsers/registry.ts';
 import { ParserDefError, type ParserDef } from '../parsers/parser.ts';
 import type { MultilineParserDef } from './load.ts';
+import { checkRuleParserDef } from '../parsers/multiline-rules.ts';
 
 export function checkParserDef(def: ParserDef): KeyError[] {
   // Fluent Bit reads the format name in any case (Format JSON).
@@ -37,6 +38,7 @@ export function checkParserDef(def: ParserDef): KeyError[] {
   return [];
 }
 
-export function checkMultilineParserDef(_def: MultilineParserDef): KeyError[] {
-  return [];
+export function checkMultilineParserDef(def: MultilineParserDef): KeyError[] {
+  // Rule-based (type regex) parsers, for the multiline filter.
+  return checkRuleParserDef(def);
 }

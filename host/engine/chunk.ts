@@ -31,8 +31,17 @@ export interface Chunk {
   pending: number;
   /** Sends in flight; a busy chunk stays in memory. */
   busy: number;
-  /** Called once when every output is done with the chunk (tail offsets with memory storage). */
+  /**
+   * Called once when every output is done with the chunk (tail offsets with
+   * memory storage), and with every chunk made from its events (children).
+   */
   onRelease?: () => void;
+  /** The chunk whose events this one's were re-emitted from (rewrite_tag): its onRelease waits for this one. */
+  parent?: Chunk;
+  /** Chunks made from this one's events and not yet released. */
+  children?: number;
+  /** Released by the store; onRelease may still wait for children. */
+  released?: boolean;
 }
 
 /** A chunk still being written. */

@@ -1,10 +1,13 @@
 // Wires inputs -> chunk store -> router -> outputs, and knows when
 // everything accepted has been delivered.
 import { FILTERS } from '../filters/index.ts';
-import { transformChunk, type Step } from '../filters/chain.ts';
-import type { Filter } from '../filters/filter.ts';
+import { transformChunk, type Emitted, type Step } from '../filters/chain.ts';
+import type { EmitterSpec, Filter, Reemit } from '../filters/filter.ts';
+import { encodeEvent } from '../../sdk/src/codec/events.ts';
+import { filterKey } from '../reload/diff.ts';
 import { Parsers } from '../parsers/registry.ts';
 import type { Parser } from '../parsers/parser.ts';
+import { RuleParsers } from '../parsers/multiline-rules.ts';
 import type { Metrics } from '../api/metrics.ts';
 import type { ConfigIssue, InputConfig, OutputConfig, SluiceConfig } from '../config/load.ts';
 import { INPUTS } from '../inputs/index.ts';
@@ -14,7 +17,7 @@ import { ConfigureRejected } from '../supervisor/supervisor.ts';
 import type { Chunk } from './chunk.ts';
 import { join } from 'node:path';
 import { DeadLetters } from '../storage/dead-letter.ts';
-import { ChunkStore } from '../storage/store.ts';
+import { ChunkStore, type InputAccount } from '../storage/store.ts';
 import { Output } from './output.ts';
 import { Router } from './router.ts';
 
@@ -25,6 +28,31 @@ export class PipelineConfigError extends Error {
     this.issues = issues;
   }
 }
+
+/** A filter instance of the running config. */
+interface FilterInstance {
+  name: string;
+  match: RegExp;
+  filter: Filter;
+  /** What makes it the same filter across a reload (filterKey): an unchanged filter keeps its instance and its state. */
+  key: string;
+  /** Where its re-emitted events go (rewrite_tag, multiline). */
+  emitter?: EmitterSpec & { account: InputAccount };
+}
+
+/** The steps for one input and tag, with the filter (if any) each step is. */
+interface Plan {
+  steps: Step[];
+  names: string[];
+  filters: (FilterInstance | undefined)[];
+}
+
+/**
+ * Re-emitted events whose chunk's own filters re-emit them again, this many
+ * times in a row (a rewrite_tag loop through several filters), are stored
+ * under their tag without passing the filters again.
+ */
+export const MAX_REEMIT_DEPTH = 8;
 
 export class Pipeline {
   readonly store: ChunkStore;
@@ -40,10 +68,16 @@ export class Pipeline {
   private flushTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
   private warnedTags = new Set<string>();
-  private filters: { name: string; match: RegExp; filter: Filter }[] = [];
+  private filters: FilterInstance[] = [];
+  /** Filters with an emitter, by the emitter's name: the input name their re-emitted events are stored under. */
+  private emitters = new Map<string, FilterInstance>();
   private parsers = new Parsers();
   /** Steps per input and tag, worked out at a chunk's first seal; cleared when the config changes. */
-  private readonly steps = new Map<string, Step[]>();
+  private readonly plans = new Map<string, Plan>();
+  /** Nesting of re-emissions being stored now (a re-emitted chunk's filters re-emitting again). */
+  private emitDepth = 0;
+  private warnedLoop = false;
+  private readonly failures = new Map<string, { at: number; since: number }>();
 
   constructor(config: SluiceConfig, log: Logger, metrics: Metrics, hostVersion: string) {
     this.config = config;
@@ -79,42 +113,207 @@ export class Pipeline {
     }, log);
     this.deadLetters = svc['storage.keep.rejected'] && rejected ? new DeadLetters(rejected) : undefined;
     this.setFilters(config);
-    this.store.transformFor = (account, tag) => (chunk) => {
-      const steps = this.stepsFor(account.name, tag);
-      return steps.length ? transformChunk(chunk, steps, (i, err) => this.stepFailed(account.name, i, err)) : chunk;
-    };
+    this.store.transformFor = (account, tag) => (chunk) => this.transform(account, tag, chunk);
     this.outputs = config.outputs.map((o) => this.createOutput(o, config));
     this.router = new Router(this.outputs);
     this.inputs = this.createInputs(config.inputs, config);
   }
 
-  /** Makes the config's filters and parsers; on a reload they apply from the next chunk sealed. */
+  /**
+   * Makes the config's filters and parsers; on a reload they apply from the
+   * next chunk sealed. A filter whose settings did not change keeps its
+   * instance (a throttle its window, a multiline filter what it holds); one
+   * that changed or went first gives up what it holds (flush), through the
+   * old config's filters.
+   */
   setFilters(config: SluiceConfig): void {
-    this.parsers = new Parsers(config.parsers);
-    this.filters = config.filters.map((f) => ({
-      name: f.instance,
-      match: f.match,
-      filter: FILTERS[f.kind]!.create(f.values, { name: f.instance, log: this.log.child({ filter: f.instance }), metrics: this.metrics, parsers: this.parsers }),
-    }));
-    this.steps.clear();
+    const parsers = new Parsers(config.parsers);
+    const multilineParsers = new RuleParsers(config.multilineParsers);
+    const old = new Map(this.filters.map((f) => [f.name, f]));
+    const next: FilterInstance[] = config.filters.map((fc) => {
+      const key = filterKey(fc, config);
+      const prev = old.get(fc.instance);
+      if (prev && prev.key === key) {
+        old.delete(fc.instance);
+        prev.match = fc.match;
+        return prev;
+      }
+      const kind = FILTERS[fc.kind]!;
+      const filter = kind.create(fc.values, {
+        name: fc.instance, log: this.log.child({ filter: fc.instance }), metrics: this.metrics, parsers, multilineParsers,
+      });
+      const spec = kind.emitter?.(fc.values, fc.instance);
+      const emitter = spec && { ...spec, account: this.store.account(spec.name, spec.storage, spec.memBufLimit, false) };
+      return { name: fc.instance, match: fc.match, filter, key, emitter };
+    });
+    for (const f of old.values()) this.retire(f);
+    this.parsers = parsers;
+    this.filters = next;
+    this.emitters = new Map(next.filter((f) => f.emitter).map((f) => [f.emitter!.name, f]));
+    this.plans.clear();
   }
 
-  /** The input's parser (tail's parser key), then every filter whose match takes the tag, in config order. */
-  private stepsFor(input: string, tag: string): Step[] {
+  /** A filter that goes (reload, shutdown): what it holds is emitted, its timers stop. */
+  private retire(f: FilterInstance): void {
+    try {
+      const held = f.filter.flush?.(true) ?? [];
+      if (held.length) this.emitFrom(f, held);
+    } catch (err) {
+      this.log.error({ filter: f.name, err: (err as Error).message }, 'a filter failed to give up the events it held');
+    }
+    f.filter.close?.();
+  }
+
+  /** Events a filter gives up outside a chunk (multiline's flush): stored through its emitter. */
+  private emitFrom(f: FilterInstance, events: Reemit[]): void {
+    const byTag = new Map<string, Buffer[]>();
+    for (const { tag, event } of events) {
+      let data: Buffer;
+      try {
+        data = encodeEvent(event.body, event.time, event.metadata);
+      } catch (err) {
+        this.log.error({ filter: f.name, err: (err as Error).message }, 'an event a filter gave up cannot be encoded; it is lost');
+        continue;
+      }
+      let list = byTag.get(tag);
+      if (!list) byTag.set(tag, (list = []));
+      list.push(data);
+    }
+    this.metrics.filterEmitted.inc({ name: f.name }, events.length);
+    for (const [tag, datas] of byTag) this.store_(f, tag, datas, undefined);
+  }
+
+  /** Every filter that holds events across chunks gives up those due (final: all of them). */
+  flushFilters(final: boolean): void {
+    for (const f of this.filters) {
+      if (!f.filter.flush) continue;
+      try {
+        const due = f.filter.flush(final);
+        if (due.length) this.emitFrom(f, due);
+      } catch (err) {
+        this.log.error({ filter: f.name, err: (err as Error).message }, 'a filter failed to give up the events it held');
+      }
+    }
+  }
+
+  /**
+   * The input's parser (tail's parser key), then every filter whose match
+   * takes the tag, in config order. Events a filter re-emitted (an emitter's
+   * chunks) skip that filter (rewrite_tag: a record never passes the same
+   * rewrite_tag twice) or every filter up to it (multiline).
+   */
+  private planFor(input: string, tag: string): Plan {
     const id = `${input}\u0000${tag}`;
-    let steps = this.steps.get(id);
-    if (steps) return steps;
-    steps = [];
+    let plan = this.plans.get(id);
+    if (plan) return plan;
+    plan = { steps: [], names: [], filters: [] };
     const ic = this.config.inputs.find((i) => i.instance === input);
     const parser = ic?.values.parser ? this.parsers.get(String(ic.values.parser)) : undefined;
-    if (parser) steps.push(parseStep(parser, String(ic!.values.key ?? 'log')));
-    for (const f of this.filters) if (f.match.test(tag)) steps.push((e, t) => f.filter.filter(e, t));
-    this.steps.set(id, steps);
-    return steps;
+    if (parser) {
+      plan.steps.push(parseStep(parser, String(ic!.values.key ?? 'log'), this.metrics, input));
+      plan.names.push(input);
+      plan.filters.push(undefined);
+    }
+    const owner = this.emitters.get(input);
+    let from = 0;
+    if (owner?.emitter!.reentry === 'after') from = this.filters.indexOf(owner) + 1;
+    for (let i = from; i < this.filters.length; i++) {
+      const f = this.filters[i]!;
+      if (f === owner || !f.match.test(tag)) continue;
+      const filter = f.filter;
+      plan.steps.push((e, t) => filter.filter(e, t));
+      plan.names.push(f.name);
+      plan.filters.push(f);
+    }
+    this.plans.set(id, plan);
+    return plan;
   }
 
-  private stepFailed(input: string, index: number, err: unknown): void {
-    this.log.error({ input, step: index, err: (err as Error).message }, 'a filter failed on an event; the event goes on unchanged');
+  /** What runs on a chunk as it is sealed: its input's parser and filters; re-emitted events are stored before it. */
+  private transform(account: InputAccount, tag: string, chunk: Chunk): Chunk {
+    const plan = this.planFor(account.name, tag);
+    if (!plan.steps.length) return chunk;
+    const r = transformChunk(chunk, plan.steps, (i, err) => this.stepFailed(account.name, i < 0 ? undefined : plan.names[i], err));
+    for (let i = 0; i < plan.steps.length; i++) {
+      const f = plan.filters[i];
+      if (!f || !r.seen[i]) continue;
+      const labels = { name: f.name };
+      this.metrics.filterRecords.inc(labels, r.seen[i]);
+      if (r.dropped[i]) this.metrics.filterDropped.inc(labels, r.dropped[i]);
+      if (r.emits[i]) this.metrics.filterEmitted.inc(labels, r.emits[i]);
+    }
+    if (r.emitted.length) this.reemit(account, r.chunk, r.emitted, plan);
+    return r.chunk;
+  }
+
+  /** Stores a chunk's re-emitted events through their filters' emitters, before the chunk itself. */
+  private reemit(source: InputAccount, parent: Chunk, emitted: Emitted[], plan: Plan): void {
+    const groups = new Map<FilterInstance, Map<string, Buffer[]>>();
+    for (const e of emitted) {
+      const f = plan.filters[e.step];
+      if (!f?.emitter) continue;
+      let tags = groups.get(f);
+      if (!tags) groups.set(f, (tags = new Map()));
+      let list = tags.get(e.tag);
+      if (!list) tags.set(e.tag, (list = []));
+      list.push(e.data);
+    }
+    for (const [f, tags] of groups) {
+      if (f.emitter!.account !== source) source.feeds.add(f.emitter!.account);
+      for (const [tag, datas] of tags) this.store_(f, tag, datas, parent);
+    }
+  }
+
+  /**
+   * Writes re-emitted events into chunks of the filter's emitter under `tag`
+   * and seals them now: they are stored (on disk, with filesystem storage)
+   * before the chunk they came from, and that chunk's release waits for theirs.
+   */
+  private store_(f: FilterInstance, tag: string, datas: Buffer[], parent: Chunk | undefined): void {
+    const account = f.emitter!.account;
+    const w = this.store.writer(account, tag);
+    if (this.emitDepth >= MAX_REEMIT_DEPTH) {
+      w.transform = undefined;
+      if (!this.warnedLoop) {
+        this.warnedLoop = true;
+        this.log.warn({ filter: f.name, tag, depth: this.emitDepth }, `events were re-emitted ${MAX_REEMIT_DEPTH} times in a row (filters re-emitting each other's events in a loop?); they are stored under their last tag without passing the filters again (logged once)`);
+      }
+    }
+    if (parent) {
+      w.onStored = (c) => {
+        c.parent = parent;
+        parent.children = (parent.children ?? 0) + 1;
+      };
+    }
+    let bytes = 0;
+    this.emitDepth++;
+    try {
+      for (const d of datas) {
+        w.appendEncoded(d, 1);
+        bytes += d.length;
+      }
+    } finally {
+      this.store.dropWriter(w);
+      this.emitDepth--;
+    }
+    this.metrics.inputRecords.inc({ name: account.name }, datas.length);
+    this.metrics.inputBytes.inc({ name: account.name }, bytes);
+  }
+
+  /** A step that throws: logged at most every 5 s per input and step, with how many were not logged. */
+  private stepFailed(input: string, step: string | undefined, err: unknown): void {
+    const id = `${input}\u0000${step ?? ''}`;
+    const now = Date.now();
+    const s = this.failures.get(id);
+    if (s && now - s.at < 5000) {
+      s.since++;
+      return;
+    }
+    this.failures.set(id, { at: now, since: 0 });
+    const msg = step === undefined
+      ? 'a chunk or an event could not be decoded or encoded for the filters; it is stored as it came in'
+      : 'a filter failed on an event; the event goes on without it';
+    this.log.error({ input, step, err: (err as Error)?.message ?? String(err), not_logged_since_last: s?.since ?? 0 }, msg);
   }
 
   createOutput(o: OutputConfig, config: SluiceConfig): Output {
@@ -209,7 +408,10 @@ export class Pipeline {
 
   startFlushTimer(): void {
     clearInterval(this.flushTimer);
-    this.flushTimer = setInterval(() => this.store.sealAll(), this.config.service.flush * 1000);
+    this.flushTimer = setInterval(() => {
+      this.store.sealAll();
+      this.flushFilters(false);
+    }, this.config.service.flush * 1000);
   }
 
   /** A reload's new set of outputs: routing uses it from the next chunk on. */
@@ -300,9 +502,11 @@ export class Pipeline {
     for (const { input } of this.inputs) input.checkpoint?.();
   }
 
+  /** Stops the inputs, seals their chunks, and has filters give up what they hold: nothing accepted stays outside the store. */
   async stopInputs(): Promise<void> {
     await Promise.all(this.inputs.map((i) => i.input.stop()));
     this.store.sealAll();
+    this.flushFilters(true);
   }
 
   /**
@@ -322,6 +526,7 @@ export class Pipeline {
     this.log.info({ pending: this.undelivered }, 'shutdown: draining and stopping plugins');
     await Promise.all(this.outputs.map((o) => o.stop(Math.max(0, deadline - Date.now()))));
     this.store.close();
+    for (const f of this.filters) f.filter.close?.();
     this.checkpoint();
     this.log.info('shutdown: plugins stopped, checkpoints written');
     return this.undelivered;
@@ -332,12 +537,17 @@ export class Pipeline {
  * tail's parser: the line under `key` becomes the parsed fields (and their
  * time); a line the parser does not match stays as it was, as in Fluent Bit.
  */
-function parseStep(parser: Parser, key: string): Step {
+function parseStep(parser: Parser, key: string, metrics: Metrics, input: string): Step {
+  const labels = { name: input };
   return (e) => {
     const line = e.body[key];
     if (typeof line !== 'string') return e;
     const r = parser.parse(line);
-    if (!r) return e;
+    if (!r) {
+      metrics.parserUnmatched.inc(labels);
+      return e;
+    }
+    if (r.timeError !== undefined) metrics.parserTimeErrors.inc(labels);
     e.body = r.body;
     if (r.time) e.time = r.time;
     return e;

@@ -1,20 +1,21 @@
 // Fluent Bit's record accessor, for the keys filters name: `log` (a top-level
-// key), `$log`, `$kubernetes['labels']['app']`, or `$kubernetes.labels.app`.
+// key), `$log`, `$kubernetes['labels']['app']`, `$kubernetes.labels.app`, or
+// `$list[0]` (an index into a list).
 import type { Record } from '../../sdk/src/codec/events.ts';
 
-export type KeyPath = readonly string[];
+export type KeyPath = readonly (string | number)[];
 
 /** The path a key names; throws with what is wrong for a malformed accessor. */
 export function parseAccessor(key: string): KeyPath {
   if (!key.startsWith('$')) return [key];
-  const path: string[] = [];
-  const re = /^\$?([^$.\['"]+)|\['([^']*)'\]|\["([^"]*)"\]|\.([^.\['"]+)/y;
+  const path: (string | number)[] = [];
+  const re = /^\$?([^$.\['"]+)|\['([^']*)'\]|\["([^"]*)"\]|\.([^.\['"]+)|\[(\d+)\]/y;
   let at = 0;
   while (at < key.length) {
     re.lastIndex = at;
     const m = re.exec(key);
-    if (!m || (at > 0 && m[1] !== undefined)) throw new Error(`${JSON.stringify(key)} is not a record accessor at offset ${at} (write $key, $key['sub'] or $key.sub)`);
-    path.push(m[1] ?? m[2] ?? m[3] ?? m[4]!);
+    if (!m || (at > 0 && m[1] !== undefined) || (at === 0 && m[5] !== undefined)) throw new Error(`${JSON.stringify(key)} is not a record accessor at offset ${at} (write $key, $key['sub'], $key.sub or $key[0])`);
+    path.push(m[5] !== undefined ? Number(m[5]) : (m[1] ?? m[2] ?? m[3] ?? m[4]!));
     at = re.lastIndex;
   }
   if (path.length === 0) throw new Error(`${JSON.stringify(key)} names no key`);
@@ -24,7 +25,10 @@ export function parseAccessor(key: string): KeyPath {
 export function getPath(body: Record, path: KeyPath): unknown {
   let v: unknown = body;
   for (const p of path) {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+    if (v === null || typeof v !== 'object') return undefined;
+    if (Array.isArray(v) !== (typeof p === 'number')) return undefined;
+    if (v instanceof Uint8Array) return undefined;
+    if (!Object.hasOwn(v, p)) return undefined;
     v = (v as Record)[p];
   }
   return v;

@@ -35,6 +35,8 @@ export interface ReloadResult {
   duration_ms: number;
   outputs: { [name: string]: OutputReload };
   inputs: { [name: string]: 'added' | 'changed' | 'removed' | 'unchanged' };
+  /** Filters by instance name; a changed or removed one gave up the events it held (multiline) through the old config. */
+  filters: { [name: string]: 'added' | 'changed' | 'removed' | 'unchanged' };
   errors: string[];
   /** With status failed: true when the new config is in place except for what errors names (an input that could not start). */
   applied?: boolean;
@@ -77,7 +79,7 @@ export class Reloader {
   reload(trigger: string): Promise<ReloadResult> {
     if (this.closed) {
       return Promise.resolve({
-        id: this.count, status: 'failed', trigger, started_at: new Date().toISOString(), duration_ms: 0, outputs: {}, inputs: {},
+        id: this.count, status: 'failed', trigger, started_at: new Date().toISOString(), duration_ms: 0, outputs: {}, inputs: {}, filters: {},
         errors: ['sluice is stopping; a reload is not started'],
       });
     }
@@ -89,7 +91,7 @@ export class Reloader {
   private async run(trigger: string): Promise<ReloadResult> {
     const t0 = Date.now();
     const result: ReloadResult = {
-      id: this.count + 1, status: 'ok', trigger, started_at: new Date(t0).toISOString(), duration_ms: 0, outputs: {}, inputs: {}, errors: [],
+      id: this.count + 1, status: 'ok', trigger, started_at: new Date(t0).toISOString(), duration_ms: 0, outputs: {}, inputs: {}, filters: {}, errors: [],
     };
     this.log.info({ trigger, reload: result.id }, 'reload: loading the new config');
     try {
@@ -103,7 +105,7 @@ export class Reloader {
     this.last = result;
     this.metrics.reloads.inc({ result: result.status });
     this.metrics.reloadSeconds.set(result.duration_ms / 1000);
-    if (result.status === 'ok') this.log.info({ reload: result.id, duration_ms: result.duration_ms, outputs: result.outputs, inputs: result.inputs }, 'reload done');
+    if (result.status === 'ok') this.log.info({ reload: result.id, duration_ms: result.duration_ms, outputs: result.outputs, inputs: result.inputs, filters: result.filters }, 'reload done');
     else if (result.applied) this.log.error({ reload: result.id, errors: result.errors }, 'reload applied, but these inputs could not start and are not running; fix the errors and reload again');
     else this.log.error({ reload: result.id, errors: result.errors }, 'reload refused: the old config keeps running untouched; fix the errors and reload again');
     return result;
@@ -190,6 +192,10 @@ export class Reloader {
     for (const ic of diff.inputs.changed) result.inputs[ic.instance] = 'changed';
     for (const name of diff.inputs.removed) result.inputs[name] = 'removed';
     for (const name of diff.inputs.unchanged) result.inputs[name] = 'unchanged';
+    for (const fc of diff.filters.added) result.filters[fc.instance] = 'added';
+    for (const fc of diff.filters.changed) result.filters[fc.instance] = 'changed';
+    for (const name of diff.filters.removed) result.filters[name] = 'removed';
+    for (const name of diff.filters.unchanged) result.filters[name] = 'unchanged';
 
     // 7. Reloadable service keys.
     const flushChanged = config.service.flush !== p.config.service.flush;

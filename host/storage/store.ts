@@ -55,6 +55,8 @@ export class InputAccount {
   /** This input's live chunks (memory and disk). */
   chunks = 0;
   paused = false;
+  /** Emitters (rewrite_tag) this input's events were re-emitted into: this input pauses while one of them is over its limit. */
+  readonly feeds = new Set<InputAccount>();
   private waiters: (() => void)[] = [];
   constructor(name: string, storage: StorageType, memBufLimit: number, pauseOnChunksOverlimit: boolean) {
     this.name = name;
@@ -329,7 +331,7 @@ export class ChunkStore {
       this.hold(a, -chunk.size, -1);
       chunk.data = undefined;
     }
-    chunk.onRelease?.();
+    this.done(chunk);
     // deliveries.log only grows while running: rewrite it with the live entries now and then.
     if (this.ackedBy.delete(chunk) && ++this.releasedSinceCompaction >= COMPACT_AFTER_RELEASES) this.rewriteDeliveries();
     if (chunk.file) {
@@ -340,6 +342,15 @@ export class ChunkStore {
       }
     }
     this.balance();
+  }
+
+  /** A released chunk's onRelease runs once its children (chunks of events re-emitted from it) are released too. */
+  private done(chunk: Chunk): void {
+    chunk.released = true;
+    if (chunk.children) return;
+    chunk.onRelease?.();
+    const p = chunk.parent;
+    if (p && p.children !== undefined && --p.children === 0 && p.released) this.done(p);
   }
 
   /**
@@ -371,6 +382,21 @@ export class ChunkStore {
   }
 
   private overLimit(a: InputAccount): string | undefined {
+    const own = this.ownLimit(a);
+    if (own || a.feeds.size === 0) return own;
+    // An input whose events a filter re-emits pauses while that emitter (or one it feeds) is over its limit.
+    const seen = new Set<InputAccount>([a]);
+    const todo = [...a.feeds];
+    for (let e; (e = todo.pop());) {
+      if (seen.has(e)) continue;
+      seen.add(e);
+      if (this.ownLimit(e)) return `emitter ${e.name}`;
+      todo.push(...e.feeds);
+    }
+    return undefined;
+  }
+
+  private ownLimit(a: InputAccount): string | undefined {
     if (a.bytes <= 0) return undefined;
     if (a.storage === 'memory' && a.memBufLimit > 0 && a.bytes >= a.memBufLimit) return 'mem_buf_limit';
     if ((a.storage === 'memory' || a.pauseOnChunksOverlimit) && this.up >= this.opts.maxChunksUp) return 'storage.max_chunks_up';

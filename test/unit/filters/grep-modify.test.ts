@@ -15,7 +15,7 @@ function make(kind: FilterKind, raw: { [k: string]: unknown }) {
   const f = kind.create(values, {} as never);
   return (body: { [k: string]: unknown }) => {
     const r = f.filter(ev(structuredClone(body)), 't');
-    return r ? r.body : r;
+    return r ? (r as Event).body : r;
   };
 }
 
