@@ -300,3 +300,78 @@ pipeline:
     assert.ok(!readJsonLines(out('good')).some((r) => r.id === 'too-big' || r.id === 'bomb'));
   });
 });
+
+test('backpressure: while paused sluice reads no socket, so clients stall unacknowledged; afterwards every event arrives once, every frame is acked', async () => {
+  const dir = tempDir();
+  const outage = join(dir, 'outage');
+  const outFile = join(dir, 'out.jsonl');
+  writeFileSync(outage, '');
+  const s = Sluice.run(writeConfig(dir, `
+service:
+  flush: 0.2
+  grace: 5
+  http_server: on
+  http_port: 0
+  scheduler.base: 0.2
+  scheduler.cap: 1
+plugins:
+  flaky: { command: [${JSON.stringify(join(FIXTURES, 'plugins/flaky.ts'))}] }
+pipeline:
+  inputs:
+    - { name: forward, listen: 127.0.0.1, port: 0, mem_buf_limit: 256K }
+  outputs:
+    - { name: flaky, match: '*', fail_while_exists: ${outage}, retry_limit: no_limits }
+    - { name: file, match: '*', path: ${outFile}, json_date_key: '' }
+`));
+  try {
+    await s.started();
+    const c = await ForwardClient.connect(await inputPort(s, 'forward.0'));
+    const pad = 'x'.repeat(1000);
+    const perFrame = 50;
+    const window = 8;
+    let sent = 0;
+    let acked = 0;
+    let limit = Infinity;
+    const inFlight = new Set<Promise<string>>();
+    // Keeps `window` frames unacknowledged, as out_forward with require_ack_response does.
+    const pump = () => {
+      while (inFlight.size < window && sent < limit) {
+        const f = sent++;
+        const p = c.packed('bp', Array.from({ length: perFrame }, (_, i): Entry => [0, { n: f * perFrame + i, pad }]));
+        inFlight.add(p);
+        void p.then(() => {
+          inFlight.delete(p);
+          acked++;
+          pump();
+        });
+      }
+    };
+    pump();
+
+    const records = () => counter(s, 'sluice_input_records_total', { name: 'forward.0' });
+    await waitFor(async () => (await counter(s, 'sluice_input_paused', { name: 'forward.0' })) === 1, 'the input to be paused', { progress: records });
+    // The client stalls: its window is full of frames sluice does not read.
+    await waitFor(async () => {
+      const before = acked;
+      await s.settle(500);
+      return acked === before && inFlight.size === window;
+    }, 'the client to stall', { progress: () => acked });
+    const read = await records();
+    const ackedAt = acked;
+    await s.settle(1000);
+    assert.equal(await records(), read, 'sluice read frames while paused');
+    assert.equal(acked, ackedAt, 'frames were acked while paused');
+    assert.ok(acked * perFrame <= read, `${acked} frames acked but only ${read} events read`);
+
+    limit = sent;
+    rmSync(outage);
+    const total = () => sent * perFrame;
+    await waitFor(() => acked === sent && countLines(outFile) >= total(), 'every frame acked and every event delivered', { progress: () => [acked, countLines(outFile)] });
+    await c.end();
+    const got = readJsonLines(outFile).map((r) => r.n).sort((a, b) => a - b);
+    assert.equal(got.length, total(), 'events arrived more than once');
+    for (let i = 0; i < total(); i++) if (got[i] !== i) assert.fail(`event ${i} is ${got[i]}: lost or repeated`);
+  } finally {
+    s.kill();
+  }
+});
