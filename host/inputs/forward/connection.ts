@@ -7,11 +7,10 @@
 // client sends those again.
 import type { Socket } from 'node:net';
 import { Packr } from 'msgpackr';
-import { decodeFrame, type DecodedFrame } from './frame.ts';
+import { ForwardDecoder, type EventsFrame } from './decoder.ts';
 import type { ServerHandshake } from './handshake.ts';
-import { FrameReader } from './reader.ts';
 
-export type EventsFrame = Extract<DecodedFrame, { kind: 'events' }>;
+export type { EventsFrame };
 
 export type CloseReason = 'malformed' | 'too_large' | 'bad_gzip' | 'unsupported' | 'auth_failed' | 'handshake' | 'internal';
 
@@ -43,7 +42,7 @@ export class ForwardConnection {
   readonly socket: Socket;
   readonly peer: string;
   private readonly owner: ConnectionOwner;
-  private readonly reader: FrameReader;
+  private readonly reader: ForwardDecoder;
   private handshake: ServerHandshake | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   /** Acks written in frame order: each waits for the one before it. */
@@ -59,10 +58,11 @@ export class ForwardConnection {
     this.peer = peer;
     this.owner = owner;
     this.handshake = handshake;
-    this.reader = new FrameReader(owner.maxFrameBytes, {
-      frame: (buf, start, end, offset) => this.frame(buf, start, end, offset),
-      error: (offset, error, tooLarge) => this.refuse(tooLarge ? 'too_large' : 'malformed', error, { offset }),
+    this.reader = new ForwardDecoder(owner.maxFrameBytes, {
+      events: (frame, offset, start) => this.frame(frame, offset, start),
+      error: (reason, offset, error) => this.refuse(reason, error, { offset }),
     });
+    if (handshake) this.reader.intercept = (buf, start, end, offset) => this.ping(buf, start, end, offset);
     this.closed = new Promise((r) => socket.once('close', () => r()));
     socket.on('data', (data: Buffer) => {
       // Closing: what comes is read and dropped, so the peer is not reset before it has its acks.
@@ -97,14 +97,7 @@ export class ForwardConnection {
     this.socket.resume();
   }
 
-  private frame(buf: Buffer, start: number, end: number, offset: number): boolean {
-    if (this.handshake) return this.ping(buf, start, end, offset);
-    const f = decodeFrame(buf, start, end, this.owner.maxFrameBytes);
-    if (f.kind === 'heartbeat') return true;
-    if (f.kind === 'error') {
-      this.refuse(f.reason, f.error, { offset: offset + (f.at - start) });
-      return false;
-    }
+  private frame(f: EventsFrame, offset: number, start: number): boolean {
     let stored: Promise<void>;
     try {
       stored = this.owner.take(f, this, offset, start);
@@ -141,6 +134,7 @@ export class ForwardConnection {
       return false;
     }
     this.handshake = undefined;
+    this.reader.intercept = undefined;
     this.owner.log.debug({ peer: this.peer, hostname: r.hostname, ...(r.username ? { username: r.username } : {}) }, 'forward client authenticated');
     return true;
   }

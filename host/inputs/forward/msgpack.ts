@@ -129,7 +129,7 @@ const u32 = (buf: Uint8Array, at: number) => ((buf[at]! << 24) >>> 0) + ((buf[at
 
 /** What `inspect` saw in the last value it walked. */
 export const walked = {
-  /** An extension value somewhere (only EventTime-free, ext-free values are known to decode everywhere). */
+  /** An extension value other than EventTime (type 0, 8 bytes): a decoder may not know it. */
   ext: false,
   /** A map key that is not a string (a number, nil, ...). */
   nonStrKey: false,
@@ -163,7 +163,7 @@ export function inspect(buf: Uint8Array, pos: number, end: number): number {
         if (hKind === KIND_ARRAY || hKind === KIND_MAP) walked.containerKey = true;
       }
     }
-    if (hKind === KIND_EXT) walked.ext = true;
+    if (hKind === KIND_EXT && !(hPayload === 8 && buf[pos + hLen - 1] === 0)) walked.ext = true;
     const next = pos + hLen + hPayload;
     if (next > end) return -1;
     pos = next;
