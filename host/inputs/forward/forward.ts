@@ -156,7 +156,7 @@ export class ForwardInput implements Input, ConnectionOwner {
     for (const c of this.connections) dropped += c.drainAndClose();
     if (dropped) this.ctx.log.warn({ bytes: dropped }, 'forward input stopped with clients in the middle of frames; those frames are not stored nor acknowledged (clients that wait for acks send them again)');
     // Frames written so far are stored now, and their acks go out.
-    this.batches.flush();
+    this.batches.close();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all([...this.connections].map((c) => c.closed)),

@@ -213,6 +213,8 @@ export type ScanResult =
 export class FrameScanner {
   /** Bytes of the value already walked, from its start. */
   private rel = 0;
+  /** Bytes the value is known to take at least, from what its headers declare (after a 'more'). */
+  need = 0;
   private readonly left: number[] = [];
   private readonly maxBytes: number;
 
@@ -222,6 +224,7 @@ export class FrameScanner {
 
   reset(): void {
     this.rel = 0;
+    this.need = 0;
     this.left.length = 0;
   }
 
@@ -239,14 +242,24 @@ export class FrameScanner {
     const limit = start + this.maxBytes;
     const left = this.left;
     let pos = start + this.rel;
+    let need: number;
     for (;;) {
-      if (pos >= end) break;
+      if (pos >= end) {
+        need = pos + 1;
+        break;
+      }
       const h = header(buf, pos, end);
-      if (h === NEED_MORE) break;
+      if (h === NEED_MORE) {
+        need = pos + hLen;
+        break;
+      }
       if (h === INVALID) return { status: 'error', at: pos, error: 'byte 0xc1 is not MessagePack', tooLarge: false };
       const next = pos + hLen + hPayload;
       if (next > limit) return this.tooLarge(pos, start);
-      if (next > end) break;
+      if (next > end) {
+        need = next;
+        break;
+      }
       pos = next;
       if (hItems > 0) {
         if (hItems > limit - pos) return this.tooLarge(pos, start);
@@ -267,6 +280,7 @@ export class FrameScanner {
       }
     }
     this.rel = pos - start;
+    this.need = need - start;
     if (end - start > this.maxBytes) return this.tooLarge(pos, start);
     return { status: 'more' };
   }
