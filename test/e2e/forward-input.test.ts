@@ -9,8 +9,8 @@
 // stall unacknowledged instead of being acked for what sluice cannot hold.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { FIXTURES, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
@@ -371,6 +371,40 @@ pipeline:
     const got = readJsonLines(outFile).map((r) => r.n).sort((a, b) => a - b);
     assert.equal(got.length, total(), 'events arrived more than once');
     for (let i = 0; i < total(); i++) if (got[i] !== i) assert.fail(`event ${i} is ${got[i]}: lost or repeated`);
+  } finally {
+    s.kill();
+  }
+});
+
+test('unix_path: a socket file left by a killed process is replaced; unix_perm applies; acked events arrive; the socket is removed at stop', async () => {
+  const dir = tempDir();
+  const sock = join(dir, 'forward.sock');
+  const outFile = join(dir, 'out.jsonl');
+  // A process that listens on the path and is killed leaves the socket file behind.
+  const squatter = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(sock)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((r) => squatter.stdout!.once('data', () => r()));
+  squatter.kill('SIGKILL');
+  await new Promise((r) => squatter.once('exit', r));
+  assert.ok(existsSync(sock), 'the killed process left its socket file');
+  const s = Sluice.run(writeConfig(dir, `
+service: { flush: 0.2, grace: 5 }
+pipeline:
+  inputs:
+    - { name: forward, unix_path: ${sock}, unix_perm: '0600' }
+  outputs:
+    - { name: file, match: '*', path: ${outFile}, json_date_key: '' }
+`));
+  try {
+    await s.started();
+    await s.waitForLog((l) => l.msg === 'forward input listening' && l.unix_path === sock, 'the input to listen on the socket');
+    assert.equal(statSync(sock).mode & 0o777, 0o600);
+    const c = await ForwardClient.connect(0, { path: sock });
+    await c.packed('unix.test', [[1_700_000_000, { id: 'over-unix' }]]);
+    await c.end();
+    await waitFor(() => readJsonLines(outFile).some((r) => r.id === 'over-unix'), 'the event');
+    s.kill('SIGTERM');
+    assert.equal((await s.exit()).code, 0);
+    assert.ok(!existsSync(sock), 'the socket file is still there after the stop');
   } finally {
     s.kill();
   }

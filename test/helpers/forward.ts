@@ -71,12 +71,15 @@ export class ForwardClient {
     socket.on('data', (data: Buffer) => this.read(data));
   }
 
-  static connect(port: number, opts: { host?: string; tls?: { ca: Buffer | string } } = {}): Promise<ForwardClient> {
+  /** To 127.0.0.1 (or opts.host) at port, or to the unix socket at opts.path. */
+  static connect(port: number, opts: { host?: string; path?: string; tls?: { ca: Buffer | string } } = {}): Promise<ForwardClient> {
     const host = opts.host ?? '127.0.0.1';
     return new Promise((resolve, reject) => {
       const socket: Socket = opts.tls
         ? tlsConnect({ host, port, ca: opts.tls.ca, servername: 'localhost' }, () => resolve(client))
-        : netConnect(port, host, () => resolve(client));
+        : opts.path
+          ? netConnect(opts.path, () => resolve(client))
+          : netConnect(port, host, () => resolve(client));
       socket.once('connect', () => (client.localPort = socket.localPort!));
       const client = new ForwardClient(socket);
       socket.once('error', reject);
