@@ -235,7 +235,9 @@ export const forward: InputKind = {
   },
   repeatable: ['security.users'],
   create(cfg, ctx) {
-    const c = cfg as ForwardConfig;
+    // The loader gives repeatable keys as a list; anything else may give one value or none.
+    const users: unknown = cfg['security.users'];
+    const c = { ...cfg, 'security.users': users === undefined ? [] : Array.isArray(users) ? users.map(String) : [String(users)] } as ForwardConfig;
     if (c.port > 65535) throw new Error(`port: must be at most 65535, got ${c.port}`);
     for (const u of c['security.users']) if (!/^\s*\S+\s+\S/.test(u)) throw new Error('security.users: each must be "USER PASSWORD"');
     if (c['security.users'].length && !c.shared_key && !c.empty_shared_key) throw new Error('security.users: needs shared_key (or empty_shared_key: true): users are checked in the shared-key handshake');
