@@ -90,7 +90,7 @@ pipeline:
       port: 0
       shared_key: k
       security.users: [ 'ann s3cret', 'bob other' ]
-    - { name: forward, alias: tls, listen: 127.0.0.1, port: 0, tls: on, tls.crt_file: ${tls.cert}, tls.key_file: ${tls.key} }
+    - { name: forward, alias: tls, listen: 127.0.0.1, port: 0, tls: on, tls.crt_file: ${tls.cert}, tls.key_file: ${tls.key}, shared_key: over-tls }
     - { name: forward, alias: small, listen: 127.0.0.1, port: 0, buffer_chunk_size: 16K, buffer_max_size: 64K }
   outputs:
     - { name: hang, match: held, marker: ${dir}/hang-marker, path: ${dir}/held.jsonl }
@@ -230,8 +230,8 @@ pipeline:
     await waitFor(() => readJsonLines(out('auth')).some((r) => r.id === 'from-ann'), 'ann\'s event');
   });
 
-  test('TLS: fluent-logger over TLS, acked and stored; a plain TCP client gets nothing', async () => {
-    const logger = sender('tls', { port: ports.tls, tls: true, tlsOptions: { ca: readFileSync(tls.cert), servername: 'localhost' }, requireAckResponse: true });
+  test('TLS: fluent-logger over TLS with the shared-key handshake, acked and stored; a plain TCP client gets nothing', async () => {
+    const logger = sender('tls', { port: ports.tls, tls: true, tlsOptions: { ca: readFileSync(tls.cert), servername: 'localhost' }, requireAckResponse: true, security: { clientHostname: 'client-tls', sharedKey: 'over-tls' } });
     for (let i = 0; i < 20; i++) await emit(logger, 'x', { id: `tls-${i}` });
     logger.end();
     await waitFor(() => countLines(out('tls')) >= 20, '20 events in tls.jsonl');

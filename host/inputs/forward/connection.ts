@@ -12,7 +12,7 @@ import type { ServerHandshake } from './handshake.ts';
 
 export type { EventsFrame };
 
-export type CloseReason = 'malformed' | 'too_large' | 'bad_gzip' | 'unsupported' | 'auth_failed' | 'handshake' | 'internal';
+export type CloseReason = 'malformed' | 'too_large' | 'bad_gzip' | 'unsupported' | 'auth_failed' | 'handshake';
 
 /** What a connection needs from its input. */
 export interface ConnectionOwner {
@@ -47,10 +47,7 @@ export class ForwardConnection {
   private handshakeTimer: NodeJS.Timeout | undefined;
   /** Acks written in frame order: each waits for the one before it. */
   private acks: Promise<void> = Promise.resolve();
-  /** Frames taken and not yet stored (or failed). */
-  private unstored = 0;
   private closing = false;
-  private held = false;
   readonly closed: Promise<void>;
 
   constructor(socket: Socket, peer: string, owner: ConnectionOwner, handshake: ServerHandshake | undefined) {
@@ -88,12 +85,10 @@ export class ForwardConnection {
 
   /** Stops reading (backpressure): the peer's writes block once the kernel's buffers are full. */
   pause(): void {
-    this.held = true;
     if (!this.closing) this.socket.pause();
   }
 
   resume(): void {
-    this.held = false;
     this.socket.resume();
   }
 
@@ -107,17 +102,14 @@ export class ForwardConnection {
       this.close();
       return false;
     }
-    this.unstored++;
     const chunk = f.chunk instanceof Uint8Array ? Buffer.from(f.chunk) : f.chunk;
     const previous = this.acks;
     this.acks = stored.then(
       async () => {
-        this.unstored--;
         await previous;
         if (chunk !== undefined) this.write(packr.pack({ ack: chunk }));
       },
       (err: Error) => {
-        this.unstored--;
         this.owner.log.error({ peer: this.peer, offset, err: err.message }, 'forward input could not store a frame; the connection is closed without acknowledging it');
         this.close();
       },
@@ -180,14 +172,5 @@ export class ForwardConnection {
     const dropped = this.closing ? 0 : this.reader.pending;
     this.close();
     return dropped;
-  }
-
-  /** Frames whose events are written but not stored yet. */
-  get waiting(): number {
-    return this.unstored;
-  }
-
-  get paused(): boolean {
-    return this.held;
   }
 }
