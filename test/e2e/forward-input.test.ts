@@ -150,11 +150,17 @@ pipeline:
     await acked;
     // A record that is a string: dropped and counted; the rest of its frame is stored and acked.
     await c.packed('modes.mixed', [[now, { id: 'mixed-0' }], [now, 'just a string'], [now, { id: 'mixed-2' }]]);
-    await c.end();
+    // The client closes its side right after its last frames: their acks still come, then the connection ends.
+    const last = ['last-0', 'last-1'];
+    const lastAcks = last.map((id) => c.ack(id));
+    c.socket.end(Buffer.concat(last.map((id) => packedFrame('modes.last', [[now, { id }]], { chunk: id }))));
+    await Promise.all(lastAcks);
+    await c.closed;
 
     const want = [
       ...entries('packed', 100), ...entries('packed-str', 10), ...entries('gzip', 300), ...entries('forward', 5),
       [0, { id: 'message-0' }], [0, { id: 'message-1' }], [0, { id: 'v2-0' }], [0, { id: 'v2-1' }], [0, { id: 'mixed-0' }], [0, { id: 'mixed-2' }],
+      [0, { id: 'last-0' }], [0, { id: 'last-1' }],
     ].map((e) => (e[1] as { id: string }).id);
     await waitFor(() => countLines(out('modes')) >= want.length, `${want.length} events in ${out('modes')}`, { progress: () => countLines(out('modes')) });
     const got = readJsonLines(out('modes')).map((r) => r.id);

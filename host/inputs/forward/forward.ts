@@ -67,12 +67,13 @@ export class ForwardInput implements Input, ConnectionOwner {
     this.security = handshake
       ? { sharedKey: cfg.shared_key, selfHostname: cfg.self_hostname, users: new Map(cfg['security.users'].map((u) => splitUser(u))) }
       : undefined;
+    // Half-open: a client that closes its side right after its last frames still gets their acks (the connection ends once they are written).
     if (tlsFiles) {
-      this.server = createTlsServer({ cert: tlsFiles.cert, key: tlsFiles.key, passphrase: cfg['tls.key_passwd'] || undefined }, (s) => this.accept(s));
+      this.server = createTlsServer({ cert: tlsFiles.cert, key: tlsFiles.key, passphrase: cfg['tls.key_passwd'] || undefined, allowHalfOpen: true }, (s) => this.accept(s));
       // A client that fails the TLS handshake never becomes a connection: logged, nothing else.
       this.server.on('tlsClientError', (err: Error, s: TLSSocket) => ctx.log.debug({ peer: peerOf(s, 'tls'), err: err.message }, 'forward input: TLS handshake failed'));
     } else {
-      this.server = createServer((s) => this.accept(s));
+      this.server = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
     }
     this.server.on('error', (err) => ctx.log.error({ err: err.message }, 'forward input: server error'));
   }
