@@ -415,3 +415,33 @@ pipeline:
     s.kill();
   }
 });
+
+test('SIGTERM: sluice exits 0 with clients connected; acked frames are delivered, a frame cut short is dropped (not acked) with a warning', async () => {
+  const dir = tempDir();
+  const outFile = join(dir, 'out.jsonl');
+  const s = Sluice.run(writeConfig(dir, `
+service: { flush: 0.2, grace: 5 }
+pipeline:
+  inputs:
+    - { name: forward, listen: 127.0.0.1, port: 0 }
+  outputs:
+    - { name: file, match: '*', path: ${outFile}, json_date_key: '' }
+`));
+  try {
+    await s.started();
+    const c = await ForwardClient.connect(await inputPort(s, 'forward.0'));
+    await c.packed('stop.test', [[1_700_000_000, { id: 'complete' }]]);
+    const cut = packedFrame('stop.test', [[1_700_000_000, { id: 'cut-short' }]], { chunk: 'cut' });
+    await c.write(cut.subarray(0, 10));
+    await waitFor(() => readJsonLines(outFile).some((r) => r.id === 'complete'), 'the complete frame');
+    s.kill('SIGTERM');
+    const { code } = await s.exit();
+    assert.equal(code, 0, s.stderrText.join('\n'));
+    await c.closed;
+    assert.ok(!c.received.some((v) => v?.ack === 'cut'));
+    assert.deepEqual(readJsonLines(outFile).map((r) => r.id), ['complete']);
+    assert.equal(s.findLog((l) => l.msg?.startsWith('forward input stopped with clients in the middle of frames'))?.bytes, 10);
+  } finally {
+    s.kill();
+  }
+});
