@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { Input, InputContext, InputKind } from '../input.ts';
 import { listen } from '../net/listen.ts';
 import type { Record } from '../net/json-records.ts';
-import { StoredBatches } from './batches.ts';
+import { StoredBatches } from '../net/stored-batches.ts';
 import { readBody } from './body.ts';
 import { SUPPORTED_TYPES, decode, formatOf } from './decode.ts';
 
@@ -175,7 +175,7 @@ export class HttpInput implements Input {
     // Requests whose events are written get their answer now; any other
     // gets 503 from here on, those still sending their body at once:
     // nothing more is written.
-    this.batches.flush();
+    this.batches.close();
     for (const [req, res] of this.reading) this.refusing(req, res);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
