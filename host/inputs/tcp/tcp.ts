@@ -134,6 +134,8 @@ export class TcpInput implements Input {
       // Data already read from the socket but not yet handed over (a paused
       // socket buffers some) is still taken; an unfinished last record is not.
       const framer = this.framers.get(s)!;
+      // read() also emits 'data': without this the framer would take each buffer twice.
+      s.removeAllListeners('data');
       for (let data: Buffer | null; (data = s.read() as Buffer | null) !== null; ) framer.push(data);
       dropped += framer.discard();
       s.destroy();
