@@ -13,6 +13,7 @@ import { FILTERS } from '../filters/index.ts';
 import { INPUTS } from '../inputs/index.ts';
 import type { ParserDef } from '../parsers/parser.ts';
 import { STOCK_PARSERS } from '../parsers/stock.ts';
+import { MULTILINE_MODES, type MultilineMode } from '../parsers/multiline.ts';
 import { BUNDLED_PLUGINS_DIR, moduleFile } from '../paths.ts';
 import type { PluginCommand } from '../supervisor/plugin-process.ts';
 import { ConfigReader, collected, type Collected, type ListName } from './files.ts';
@@ -566,6 +567,24 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
   for (const ic of inputs) {
     const name = ic.values.parser;
     if (name && !parserNames.has(String(name))) bad([...ic.path, 'parser'], unknownName('parser', String(name), [...parserNames]), true);
+  }
+
+  // tail's multiline.parser names built-in modes (user multiline_parsers are not used by tail yet);
+  // docker_mode is the older way to do what multiline.parser docker does, not both.
+  const mlNames = new Set(multilineParsers.map((d) => d.name));
+  for (const ic of inputs) {
+    const ml = ic.values['multiline.parser'];
+    if (!Array.isArray(ml)) continue;
+    for (const n of ml as string[]) {
+      if (MULTILINE_MODES.includes(n.toLowerCase() as MultilineMode)) continue;
+      const message = mlNames.has(n)
+        ? `${JSON.stringify(n)} is defined in multiline_parsers, but tail cannot use user multiline parsers yet: only the built-in ${MULTILINE_MODES.join(' and ')}`
+        : ['go', 'java', 'python', 'ruby'].includes(n.toLowerCase())
+          ? `Fluent Bit's built-in multiline parser ${JSON.stringify(n)} is not in sluice yet: only ${MULTILINE_MODES.join(' and ')}`
+          : unknownName('multiline parser', n, [...MULTILINE_MODES]);
+      bad([...ic.path, 'multiline.parser'], message, true);
+    }
+    if (ml.length && ic.values.docker_mode === true) bad([...ic.path, 'docker_mode'], 'cannot be used with multiline.parser: multiline.parser docker joins docker\'s pieces too (drop docker_mode)', true);
   }
 
   const model = (outs: OutputConfig[]): SluiceConfig => ({

@@ -106,7 +106,9 @@ export class Pipeline {
     if (steps) return steps;
     steps = [];
     const ic = this.config.inputs.find((i) => i.instance === input);
-    const parser = ic?.values.parser ? this.parsers.get(String(ic.values.parser)) : undefined;
+    // tail's multiline.parser makes the records itself; parser is not used then (as in Fluent Bit).
+    const multiline = (ic?.values['multiline.parser'] as string[] | undefined)?.length;
+    const parser = ic?.values.parser && !multiline ? this.parsers.get(String(ic.values.parser)) : undefined;
     if (parser) steps.push(parseStep(parser, String(ic!.values.key ?? 'log')));
     for (const f of this.filters) if (f.match.test(tag)) steps.push((e, t) => f.filter.filter(e, t));
     this.steps.set(id, steps);
