@@ -119,9 +119,10 @@ export class TailFile {
     } finally {
       // Pieces still waiting at a stop: with a db, the position stays at the
       // first of them and they are read again at the next start (and joined
-      // with what follows); without one, nothing would read them again, so
-      // they are emitted as they are.
-      if (!this.input.db) this.flushAll();
+      // with what follows), and a reload's new instance reads them again
+      // from the hand-off; otherwise nothing would read them again, so they
+      // are emitted as they are.
+      if (!this.input.db && !this.input.handingOff) this.flushAll();
       this.input.ctx.store.dropWriter(this.writer);
       await this.fh?.close();
       this.fh = undefined;

@@ -311,7 +311,11 @@ export class TailInput implements Input {
     }
   }
 
-  async stop(): Promise<void> {
+  /** Set by stop(): a reload hands this instance's files over to a new one. */
+  handingOff = false;
+
+  async stop(opts?: { handOff?: boolean }): Promise<void> {
+    this.handingOff = opts?.handOff === true;
     this.stopped = true;
     this.markStopped();
     clearInterval(this.scanTimer);
