@@ -285,6 +285,9 @@ export class TailFile {
       const { metrics, name } = this.input.ctx;
       metrics.inputRecords.inc({ name }, count);
       metrics.inputBytes.inc({ name }, start);
+    } else if (start && this.slow) {
+      // Lines read into pending pieces: read, though no record came of them yet.
+      this.input.ctx.metrics.inputBytes.inc({ name: this.input.ctx.name }, start);
     }
   }
 
