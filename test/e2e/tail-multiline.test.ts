@@ -158,9 +158,9 @@ pipeline:
     await s.settle(300);
     assert.deepEqual(delivered(out), [], 'nothing is complete yet');
     await append(e2!);
-    await waitFor(() => delivered(out).length === 1, 'the stderr record');
+    await waitFor(() => delivered(out).length >= 1, 'the stderr record');
     await append(o3!);
-    await waitFor(() => delivered(out).length === 2, 'the stdout record');
+    await waitFor(() => delivered(out).length >= 2, 'the stdout record');
     const [err, outRec] = delivered(out);
     assert.deepEqual({ ...err, date: undefined }, { date: undefined, log: `${errText}\n`, stream: 'stderr', time: '2024-01-15T10:20:31.2Z' });
     assert.deepEqual({ ...outRec, date: undefined }, { date: undefined, log: `${outText}\n`, stream: 'stdout', time: '2024-01-15T10:20:30.1Z' });
@@ -192,7 +192,7 @@ pipeline:
   try {
     await s.started();
     appendFileSync(log, criLines({ text: 'no last piece', stream: 'stdout', times: ['2024-01-15T10:20:30Z'] })[0]!.replace(' F ', ' P '));
-    await waitFor(() => delivered(out).length === 1, 'the piece, flushed');
+    await waitFor(() => delivered(out).length >= 1, 'the piece, flushed');
     assert.equal(delivered(out)[0]!.log, 'no last piece');
     assert.equal(delivered(out)[0]!._p, 'P');
     assert.equal(await multilineCount(s, 'flushed'), 1);
@@ -250,7 +250,7 @@ pipeline:
     const size = readFileSync(log).length;
     let s = Sluice.run(config);
     try {
-      await waitFor(() => delivered(out).length === 2, 'the two stderr lines');
+      await waitFor(() => delivered(out).length >= 2, 'the two stderr lines');
       // The db waits at the first pending piece, and knows the stderr lines after it were emitted.
       const saved = await waitFor(() => {
         if (!existsSync(db)) return undefined;
@@ -268,7 +268,7 @@ pipeline:
     try {
       await s.started();
       appendFileSync(log, o3! + after);
-      await waitFor(() => delivered(out).length === 4, 'the joined record and the last stderr line');
+      await waitFor(() => delivered(out).some((r) => r.log === 'stderr after the restart') && delivered(out).some((r) => r.stream === 'stdout'), 'the joined record and the last stderr line');
       await s.settle(300);
     } finally {
       s.kill('SIGTERM');
@@ -308,12 +308,12 @@ pipeline:
     const outText = long('out', 20_000);
     const [o1, o2] = dockerLines({ text: outText, stream: 'stdout', time: '2024-01-15T10:20:30.1Z' });
     appendFileSync(log, o1! + dockerLines({ text: 'between', stream: 'stderr', time: '2024-01-15T10:20:30.2Z' })[0]);
-    await waitFor(() => delivered(out).length === 1, 'the stderr line');
+    await waitFor(() => delivered(out).length >= 1, 'the stderr line');
     config(', path_key: file');
     const res = await (await fetch(`http://127.0.0.1:${await s.apiPort()}/api/v2/reload?wait=true`, { method: 'POST' })).json();
     assert.equal(res.status, 'ok', JSON.stringify(res));
     appendFileSync(log, o2!);
-    await waitFor(() => delivered(out).length === 2, 'the joined record');
+    await waitFor(() => delivered(out).some((r) => r.stream === 'stdout'), 'the joined record');
     await s.settle(300);
     assert.deepEqual(delivered(out).map((r) => [r.stream, r.log, r.file]), [
       ['stderr', 'between\n', undefined],
