@@ -159,8 +159,10 @@ pipeline:
     assert.deepEqual(delivered(out), [], 'nothing is complete yet');
     await append(e2!);
     await waitFor(() => delivered(out).length >= 1, 'the stderr record');
+    assert.deepEqual(delivered(out).map((r) => r.stream), ['stderr'], 'stdout still waits for its last piece');
     await append(o3!);
     await waitFor(() => delivered(out).length >= 2, 'the stdout record');
+    assert.equal(delivered(out).length, 2);
     const [err, outRec] = delivered(out);
     assert.deepEqual({ ...err, date: undefined }, { date: undefined, log: `${errText}\n`, stream: 'stderr', time: '2024-01-15T10:20:31.2Z' });
     assert.deepEqual({ ...outRec, date: undefined }, { date: undefined, log: `${outText}\n`, stream: 'stdout', time: '2024-01-15T10:20:30.1Z' });
