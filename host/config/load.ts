@@ -293,7 +293,8 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
       given.items.forEach((item, j) => {
         const one = applySpec({ [k]: spec[k]! }, { [k]: plain(item) });
         if (one.errors.length) bad(given.fromList ? [...path, k, j] : [...path, k], one.errors[0]!.message, true);
-        else if (one.values[k] !== undefined) out.push(one.values[k]);
+        // A list key given several times (tail's multiline.parser): one list of all its values.
+        else if (one.values[k] !== undefined) out.push(...(spec[k]!.type === 'list' && Array.isArray(one.values[k]) ? one.values[k] : [one.values[k]]));
       });
       r.values[k] = out;
     }
@@ -399,7 +400,7 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
     const kindName = name?.toLowerCase();
     const kind = kindName === undefined ? undefined : lookupKind(INPUTS, kindName);
     if (!kind) return bad(name === undefined ? path : [...path, 'name'], name === undefined ? 'an input needs a name' : unknownName('input', name, Object.keys(INPUTS)), true);
-    const v = checkSpec({ ...INPUT_COMMON_SPEC, ...kind.spec }, item, path);
+    const v = checkSpec({ ...INPUT_COMMON_SPEC, ...kind.spec }, item, path, kind.repeatable ?? []);
     const instance = instanceName(kindName!, v.alias);
     const { name: _n, alias: _a, tag, mem_buf_limit, 'storage.type': storage, 'storage.pause_on_chunks_overlimit': pause, ...values } = v;
     if (storage === 'filesystem' && !service['storage.path']) bad([...path, 'storage.type'], 'filesystem storage needs service.storage.path: the directory for chunk files', true);

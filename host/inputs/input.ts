@@ -49,5 +49,7 @@ export class InputStartError extends Error {
 export interface InputKind {
   description: string;
   spec: ConfigSpec;
+  /** Keys that may be given more than once (classic format); a list key's values are joined into one list. */
+  repeatable?: readonly string[];
   create(config: { [k: string]: any }, ctx: InputContext): Input;
 }

@@ -351,3 +351,38 @@ pipeline:
   assert.match(text, /pipeline\.inputs\[2\]\.multiline\.parser: Fluent Bit's built-in multiline parser "java" is not in sluice yet/);
   assert.match(text, /pipeline\.inputs\[3\]\.docker_mode: cannot be used with multiline\.parser/);
 });
+
+test('classic format: Multiline.Parser in any case, given on two lines as Fluent Bit allows; a list in YAML', async () => {
+  const dir = tempDir();
+  const log = join(dir, 'c.log');
+  const out = join(dir, 'out.jsonl');
+  writeFileSync(log, [...dockerLines({ text: 'from docker', stream: 'stdout', time: '2024-01-15T10:20:30Z' }), ...criLines({ text: 'from cri', stream: 'stderr', times: ['2024-01-15T10:20:31Z'] })].join(''));
+  const classic = join(dir, 'fluent-bit.conf');
+  writeFileSync(classic, `[SERVICE]
+    Flush 0.2
+
+[INPUT]
+    Name             tail
+    Path             ${log}
+    Read_From_Head   On
+    Exit_On_Eof      On
+    Multiline.Parser docker
+    multiline.parser cri
+
+[OUTPUT]
+    Name  file
+    Match *
+    Path  ${out}
+`);
+  const s = Sluice.run(classic);
+  assert.equal((await s.exit()).code, 0, s.stderrText.join('\n'));
+  assert.deepEqual(delivered(out).map((r) => [r.stream, r.log]), [['stdout', 'from docker\n'], ['stderr', 'from cri']]);
+  const v = new Sluice(['validate', '-c', writeConfig(dir, `
+pipeline:
+  inputs:
+    - { name: tail, path: ${log}, multiline.parser: [docker, cri] }
+  outputs:
+    - { name: null, match: '*' }
+`)]);
+  assert.equal((await v.exit()).code, 0, v.stderrText.join('\n'));
+});

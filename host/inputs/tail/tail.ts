@@ -334,6 +334,8 @@ export class TailInput implements Input {
 
 export const tail: InputKind = {
   description: 'Follows files, one event per line',
+  // As Fluent Bit: multiline.parser may be given on several lines (classic format).
+  repeatable: ['multiline.parser'],
   spec: {
     path: { type: 'list', required: true, description: 'Files to follow: globs, as a list or comma-separated' },
     exclude_path: { type: 'list', default: [], description: 'Globs of files to leave out' },
