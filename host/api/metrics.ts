@@ -14,6 +14,7 @@ export class Metrics {
   readonly inputPaused = this.c('sluice_input_paused_total', 'Times an input was paused by backpressure (mem_buf_limit, storage.max_chunks_up or storage.max_memory)', ['name']);
   readonly inputTruncated = this.c('sluice_input_truncated_records_total', 'Lines longer than buffer_max_size, truncated', ['name']);
   readonly inputSkipped = this.c('sluice_input_skipped_records_total', 'Lines dropped by skip_long_lines', ['name']);
+  readonly inputMultiline = this.c('sluice_input_multiline_records_total', 'tail multiline.parser / docker_mode records by kind: joined (of several pieces), flushed (pieces emitted after multiline.flush or at a stop without their last piece), split (pieces over the 512 KiB bound), unparsed (lines in no format of the list, passed on as they are), bad_time (time not readable; the read time is used)', ['name', 'kind']);
   readonly inputInvalidUtf8 = this.c('sluice_input_invalid_utf8_records_total', 'Lines that were not valid UTF-8 (invalid bytes replaced with U+FFFD)', ['name']);
   readonly inputRejected = this.c('sluice_input_rejected_records_total', 'Records a network input refused and dropped, by reason: invalid_json, not_an_object, too_long (tcp); not_a_map, undecodable (forward)', ['name', 'reason']);
   readonly inputConnections = this.g('sluice_input_connections', 'Open connections to a network input (tcp, http, forward)', ['name']);

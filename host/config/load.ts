@@ -15,6 +15,7 @@ import { BUILTIN_RULES } from '../parsers/multiline-rules.ts';
 import { INPUTS } from '../inputs/index.ts';
 import type { ParserDef } from '../parsers/parser.ts';
 import { STOCK_PARSERS } from '../parsers/stock.ts';
+import { MULTILINE_MODES, type MultilineMode } from '../parsers/multiline.ts';
 import { BUNDLED_PLUGINS_DIR, moduleFile } from '../paths.ts';
 import type { PluginCommand } from '../supervisor/plugin-process.ts';
 import { ConfigReader, collected, type Collected, type ListName } from './files.ts';
@@ -296,7 +297,8 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
       given.items.forEach((item, j) => {
         const one = applySpec({ [k]: spec[k]! }, { [k]: plain(item) });
         if (one.errors.length) bad(given.fromList ? [...path, k, j] : [...path, k], one.errors[0]!.message, true);
-        else if (one.values[k] !== undefined) out.push(one.values[k]);
+        // A list key given several times (tail's multiline.parser): one list of all its values.
+        else if (one.values[k] !== undefined) out.push(...(spec[k]!.type === 'list' && Array.isArray(one.values[k]) ? one.values[k] : [one.values[k]]));
       });
       r.values[k] = out;
     }
@@ -599,6 +601,24 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
         if (!parserNames.has(n)) bad(names.length > 1 ? [...fc.path, key, j] : [...fc.path, key], unknownName('parser', n, [...parserNames]), true);
       });
     }
+  }
+
+  // tail's multiline.parser names built-in modes (user multiline_parsers are not used by tail yet);
+  // docker_mode is the older way to do what multiline.parser docker does, not both.
+  const userMultiline = new Set(multilineParsers.map((d) => d.name));
+  for (const ic of inputs) {
+    const ml = ic.values['multiline.parser'];
+    if (!Array.isArray(ml)) continue;
+    for (const n of ml as string[]) {
+      if (MULTILINE_MODES.includes(n.toLowerCase() as MultilineMode)) continue;
+      const message = userMultiline.has(n)
+        ? `${JSON.stringify(n)} is defined in multiline_parsers, but tail cannot use user multiline parsers yet: only the built-in ${MULTILINE_MODES.join(' and ')}; a multiline filter (multiline.parser ${n}) can`
+        : ['go', 'java', 'python', 'ruby'].includes(n.toLowerCase())
+          ? `tail takes only ${MULTILINE_MODES.join(' and ')} in multiline.parser; Fluent Bit's ${JSON.stringify(n)} is in sluice's multiline filter (name: multiline, multiline.parser: ${n.toLowerCase()})`
+          : unknownName('multiline parser', n, [...MULTILINE_MODES]);
+      bad([...ic.path, 'multiline.parser'], message, true);
+    }
+    if (ml.length && ic.values.docker_mode === true) bad([...ic.path, 'docker_mode'], 'cannot be used with multiline.parser: multiline.parser docker joins docker\'s pieces too (drop docker_mode)', true);
   }
 
   const model = (outs: OutputConfig[]): SluiceConfig => ({

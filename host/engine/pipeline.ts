@@ -208,7 +208,9 @@ export class Pipeline {
     if (plan) return plan;
     plan = { steps: [], names: [], filters: [] };
     const ic = this.config.inputs.find((i) => i.instance === input);
-    const parser = ic?.values.parser ? this.parsers.get(String(ic.values.parser)) : undefined;
+    // tail's multiline.parser makes the records itself; parser is not used then (as in Fluent Bit).
+    const multiline = (ic?.values['multiline.parser'] as string[] | undefined)?.length;
+    const parser = ic?.values.parser && !multiline ? this.parsers.get(String(ic.values.parser)) : undefined;
     if (parser) {
       plan.steps.push(parseStep(parser, String(ic!.values.key ?? 'log'), this.metrics, input));
       plan.names.push(input);

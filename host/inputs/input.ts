@@ -24,8 +24,13 @@ export interface Input {
    * (exit 2, the error placed at its key) or is reported by the reload.
    */
   start(handedOff?: unknown): void | Promise<void>;
-  /** Stops reading and seals its open chunks; resolves when the input will write no more events. */
-  stop(): Promise<void>;
+  /**
+   * Stops reading and seals its open chunks; resolves when the input will
+   * write no more events. handOff: a reload replaces the input, and the new
+   * instance gets handOff()'s state (tail keeps multiline pieces pending for
+   * it instead of emitting them unfinished).
+   */
+  stop(opts?: { handOff?: boolean }): Promise<void>;
   /** After stop(), state for the instance that replaces this one on a reload (tail: file positions). */
   handOff?(): unknown;
   /** With exit_on_eof: resolves once all the input's data was read. */
@@ -46,7 +51,7 @@ export class InputStartError extends Error {
 export interface InputKind {
   description: string;
   spec: ConfigSpec;
-  /** Keys that may be given more than once (Fluent Bit's repeated keys); each comes as a list. */
+  /** Keys that may be given more than once (Fluent Bit's repeated keys); each comes as a list, a list key's values joined into one list. */
   repeatable?: readonly string[];
   create(config: { [k: string]: any }, ctx: InputContext): Input;
 }

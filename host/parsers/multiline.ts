@@ -40,6 +40,8 @@ export type JoinReason =
 export interface JoinedRecord {
   /** docker: the first piece's object, log joined; cri: { time, stream, _p, log }, as Fluent Bit's cri mode. */
   body: Record;
+  /** Where the record's first line starts (the offset given to push). */
+  offset: number;
   /** The first piece's time; undefined when unparsed or not readable (then see timeError). */
   time?: EventTime;
   timeError?: string;
@@ -71,6 +73,10 @@ export interface MultilineStats {
 }
 
 interface Pending {
+  /** Where the first piece's line starts. */
+  start: number;
+  /** When the last piece came (the clock given to push). */
+  last: number;
   first: Record;
   time: EventTime | undefined;
   timeError: string | undefined;
@@ -117,20 +123,27 @@ export class MultilineJoiner {
     return this.pending.size > 0;
   }
 
-  /** Feeds one line (without its newline); emits the records it completes. */
-  push(line: string): void {
+  /**
+   * Feeds one line (without its newline); emits the records it completes.
+   * offset: where the line starts (a file offset), carried to the record and
+   * to pendingStarts(); nowMs: the clock, for flushIdle().
+   */
+  push(line: string, offset = 0, nowMs = 0): void {
+    if (this.tryPush(line, offset, nowMs)) return;
+    this.stats.unparsed++;
+    this.out({ body: { log: line }, offset, stream: '', parts: 1, reason: 'unparsed' });
+  }
+
+  /** As push, but a line not in the mode's format is left alone: false, nothing emitted or counted. */
+  tryPush(line: string, offset = 0, nowMs = 0): boolean {
     const piece = this.piece;
-    if (!(this.mode === 'docker' ? readDocker(line, piece) : readCri(line, piece))) {
-      this.stats.unparsed++;
-      this.out({ body: { log: line }, stream: '', parts: 1, reason: 'unparsed' });
-      return;
-    }
+    if (!this.read(line, piece)) return false;
     let group = this.pending.get(piece.stream);
     // A whole line with nothing pending: the common case, no byte counting.
     if (group === undefined && !piece.partial) {
       const [time, timeError] = this.readTime(piece.timeText);
-      this.out(this.record(this.firstFields(piece), piece.text, time, timeError, piece.stream, 1, 'final'));
-      return;
+      this.out(this.record(this.firstFields(piece), piece.text, offset, time, timeError, piece.stream, 1, 'final'));
+      return true;
     }
     const bytes = Buffer.byteLength(piece.text);
     if (group !== undefined && group.bytes + bytes > this.maxBytes) {
@@ -142,19 +155,56 @@ export class MultilineJoiner {
       const [time, timeError] = this.readTime(piece.timeText);
       const first = this.firstFields(piece);
       if (!piece.partial || bytes > this.maxBytes) {
-        this.out(this.record(first, piece.text, time, timeError, piece.stream, 1, piece.partial ? 'max_bytes' : 'final'));
-        return;
+        this.out(this.record(first, piece.text, offset, time, timeError, piece.stream, 1, piece.partial ? 'max_bytes' : 'final'));
+        return true;
       }
-      this.pending.set(piece.stream, { first, time, timeError, text: piece.text, bytes, parts: 1 });
-      return;
+      this.pending.set(piece.stream, { start: offset, last: nowMs, first, time, timeError, text: piece.text, bytes, parts: 1 });
+      return true;
     }
     group.text += piece.text;
     group.bytes += bytes;
     group.parts++;
+    group.last = nowMs;
     if (!piece.partial) {
       this.pending.delete(piece.stream);
       this.emitGroup(group, piece.stream, 'final');
     }
+    return true;
+  }
+
+  /**
+   * The stream a line is on if it is in the mode's format, else undefined.
+   * Reads the line only: no state changes.
+   */
+  streamOf(line: string): string | undefined {
+    const piece: Piece = { fields: {}, stream: '', text: '', partial: false, timeText: undefined };
+    return this.read(line, piece) ? piece.stream : undefined;
+  }
+
+  /** Each stream with pieces pending, and where its first pending piece's line starts. */
+  pendingStarts(): IterableIterator<[stream: string, start: number]> {
+    return (function* (pending: Map<string, Pending>) {
+      for (const [stream, p] of pending) yield [stream, p.start] as [string, number];
+    })(this.pending);
+  }
+
+  /** Emits the pieces of each stream that got no piece for idleMs (by the clock given to push); true if any. */
+  flushIdle(nowMs: number, idleMs: number): boolean {
+    let any = false;
+    for (const [stream, group] of this.pending) {
+      if (nowMs - group.last < idleMs) continue;
+      this.pending.delete(stream);
+      this.emitGroup(group, stream, 'flush');
+      any = true;
+    }
+    return any;
+  }
+
+  /** When flushIdle(·, idleMs) will next have something to emit; undefined when nothing is pending. */
+  nextIdleAt(idleMs: number): number | undefined {
+    let at: number | undefined;
+    for (const g of this.pending.values()) if (at === undefined || g.last + idleMs < at) at = g.last + idleMs;
+    return at;
   }
 
   /** Emits what is pending, each stream's pieces as one record. */
@@ -164,7 +214,11 @@ export class MultilineJoiner {
   }
 
   private emitGroup(g: Pending, stream: string, reason: JoinReason): void {
-    this.out(this.record(g.first, g.text, g.time, g.timeError, stream, g.parts, reason));
+    this.out(this.record(g.first, g.text, g.start, g.time, g.timeError, stream, g.parts, reason));
+  }
+
+  private read(line: string, piece: Piece): boolean {
+    return this.mode === 'docker' ? readDocker(line, piece) : readCri(line, piece);
   }
 
   private readTime(text: string | undefined): [EventTime | undefined, string | undefined] {
@@ -179,9 +233,9 @@ export class MultilineJoiner {
     return { time: piece.timeText, stream: piece.stream, _p: piece.partial ? 'P' : 'F' };
   }
 
-  private record(first: Record, text: string, time: EventTime | undefined, timeError: string | undefined, stream: string, parts: number, reason: JoinReason): JoinedRecord {
+  private record(first: Record, text: string, offset: number, time: EventTime | undefined, timeError: string | undefined, stream: string, parts: number, reason: JoinReason): JoinedRecord {
     first.log = text;
-    const r: JoinedRecord = { body: first, stream, parts, reason };
+    const r: JoinedRecord = { body: first, offset, stream, parts, reason };
     if (time !== undefined) r.time = time;
     if (timeError !== undefined) r.timeError = timeError;
     return r;

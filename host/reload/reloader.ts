@@ -136,10 +136,11 @@ export class Reloader {
     }
 
     // 2. Inputs whose pipeline changes stop and seal their open chunks.
-    const stopping = new Set([...diff.inputs.changed.map((i) => i.instance), ...diff.inputs.removed]);
+    const replaced = new Set(diff.inputs.changed.map((i) => i.instance));
+    const stopping = new Set([...replaced, ...diff.inputs.removed]);
     const handOffs = new Map<string, unknown>();
     await Promise.all(p.inputs.filter((i) => stopping.has(i.name)).map(async (i) => {
-      await i.input.stop();
+      await i.input.stop(replaced.has(i.name) ? { handOff: true } : undefined);
       handOffs.set(i.name, i.input.handOff?.());
     }));
 

@@ -7,9 +7,11 @@
 // chunk is safe.
 import type { Chunk } from '../../engine/chunk.ts';
 import { fileKey, type TailDb } from './tail-db.ts';
+import type { Replay } from './multiline.ts';
 
 interface Mark {
   offset: number;
+  replay: Replay | undefined;
   safe: boolean;
 }
 
@@ -20,33 +22,43 @@ export class FilePosition {
   readonly key: string;
   name: string;
   private committed: number;
+  /** With multiline: the lines after committed that were emitted already (see multiline.ts). */
+  private committedReplay: Replay | undefined;
   /** Offsets covered by stored chunks, oldest first, until they are safe. Replaced on truncation: older marks no longer count. */
   private marks: Mark[] = [];
   /** No reader will store more of this file: the entry goes once the last marks are safe. */
   private closed = false;
 
-  constructor(db: TailDb | undefined, dev: number, ino: number, name: string, offset: number) {
+  constructor(db: TailDb | undefined, dev: number, ino: number, name: string, offset: number, replay?: Replay) {
     this.db = db;
     this.dev = dev;
     this.ino = ino;
     this.key = fileKey(dev, ino);
     this.name = name;
     this.committed = offset;
+    this.committedReplay = replay;
     this.write();
   }
 
-  /** A chunk holding this file's lines up to `offset` was stored. */
-  stored(chunk: Chunk, offset: number): void {
+  /**
+   * A chunk holding this file's lines up to `offset` was stored; with
+   * multiline, `replay` tells which lines after offset the chunk (or an
+   * earlier one) holds already.
+   */
+  stored(chunk: Chunk, offset: number, replay?: Replay): void {
     if (!this.db) return;
-    const mark = { offset, safe: false };
+    const mark: Mark = { offset, replay, safe: false };
     const marks = this.marks;
     marks.push(mark);
     const safe = () => {
       mark.safe = true;
       if (marks !== this.marks) return;
-      let last: number | undefined;
-      while (marks.length && marks[0]!.safe) last = marks.shift()!.offset;
-      if (last !== undefined) this.committed = last;
+      let last: Mark | undefined;
+      while (marks.length && marks[0]!.safe) last = marks.shift()!;
+      if (last !== undefined) {
+        this.committed = last.offset;
+        this.committedReplay = last.replay;
+      }
       this.write();
     };
     if (chunk.file) safe();
@@ -57,6 +69,7 @@ export class FilePosition {
   restart(): void {
     this.marks = [];
     this.committed = 0;
+    this.committedReplay = undefined;
     this.write();
   }
 
@@ -74,6 +87,6 @@ export class FilePosition {
 
   private write(): void {
     if (this.closed && this.marks.length === 0) this.db?.delete(this.key);
-    else this.db?.set({ dev: this.dev, ino: this.ino, name: this.name, offset: this.committed });
+    else this.db?.set({ dev: this.dev, ino: this.ino, name: this.name, offset: this.committed, replay: this.committedReplay });
   }
 }

@@ -6,6 +6,7 @@
 // previous or the next version, never a torn one.
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { readReplay, type Replay } from './multiline.ts';
 
 export interface Position {
   dev: number;
@@ -13,6 +14,8 @@ export interface Position {
   /** Where the file was last seen. */
   name: string;
   offset: number;
+  /** With multiline: which lines after offset were emitted already and are skipped when read again. */
+  replay?: Replay;
 }
 
 /** A file's identity: it survives renames, unlike its path. */
@@ -40,7 +43,12 @@ export class TailDb {
     }
     if (parsed?.version === 2) {
       for (const p of Object.values(parsed.inodes ?? {}) as Position[]) {
-        if (Number.isInteger(p?.dev) && Number.isInteger(p?.ino) && Number.isInteger(p?.offset) && typeof p.name === 'string') this.positions.set(fileKey(p.dev, p.ino), { dev: p.dev, ino: p.ino, name: p.name, offset: p.offset });
+        if (!(Number.isInteger(p?.dev) && Number.isInteger(p?.ino) && Number.isInteger(p?.offset) && typeof p.name === 'string')) continue;
+        const pos: Position = { dev: p.dev, ino: p.ino, name: p.name, offset: p.offset };
+        // A note that does not read back is left out: the lines after offset come again (duplicates, not loss).
+        const replay = readReplay(p.replay);
+        if (replay) pos.replay = replay;
+        this.positions.set(fileKey(p.dev, p.ino), pos);
       }
       return;
     }
@@ -67,8 +75,10 @@ export class TailDb {
   set(p: Position): void {
     const key = fileKey(p.dev, p.ino);
     const old = this.positions.get(key);
-    if (old && old.name === p.name && old.offset === p.offset) return;
-    this.positions.set(key, { ...p });
+    if (old && old.name === p.name && old.offset === p.offset && old.replay === p.replay) return;
+    const pos: Position = { dev: p.dev, ino: p.ino, name: p.name, offset: p.offset };
+    if (p.replay) pos.replay = p.replay;
+    this.positions.set(key, pos);
     this.dirty = true;
   }
 

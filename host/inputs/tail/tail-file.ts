@@ -7,8 +7,10 @@ import { isUtf8 } from 'node:buffer';
 import { LineEncoder } from '../../engine/chunk.ts';
 import type { Chunk } from '../../engine/chunk.ts';
 import type { ChunkWriter } from '../../storage/store.ts';
+import { EventTime, encodeEvent, type Record } from '../../../sdk/src/codec/events.ts';
 import type { FilePosition } from './file-position.ts';
-import type { TailInput } from './tail.ts';
+import { FileJoiner, replays, resumeAt, type Replay, type Resume, type TailRecord } from './multiline.ts';
+import type { TailInput, TailMultiline } from './tail.ts';
 
 /** How often a file at EOF is checked for new data, truncation or rotation. */
 const EOF_POLL_MS = 250;
@@ -38,10 +40,25 @@ export class TailFile {
   private readonly writer: ChunkWriter;
   private readonly encoder: LineEncoder;
   private readonly input: TailInput;
+  /** multiline.parser or docker_mode: the pieces of long lines are joined. */
+  private readonly multiline: TailMultiline | undefined;
+  private readonly joiner: FileJoiner | undefined;
+  /** Resumed with a replay note (db or reload): which lines before its `until` were emitted already. */
+  private replaying: Replay | undefined;
+  /**
+   * Where a restart must read again from, while pieces are pending or a
+   * replay note is worked through; undefined: lineEnd. Updated once a
+   * line's records are all written, so a chunk sealed meanwhile gets the
+   * state before the line (at worst that line comes again, never lost).
+   */
+  private resume: Resume | undefined;
+  /** Records the joiner wrote since last counted. */
+  private joinedOut = 0;
+  private warnedUnparsed = false;
   reachedEof = false;
   stopped = false;
 
-  constructor(input: TailInput, path: string, fh: FileHandle, position: FilePosition, offset: number, rotated: boolean) {
+  constructor(input: TailInput, path: string, fh: FileHandle, position: FilePosition, offset: number, rotated: boolean, replay?: Replay) {
     this.input = input;
     this.path = path;
     this.fh = fh;
@@ -52,16 +69,30 @@ export class TailFile {
     this.writer = ctx.store.writer(ctx.account, input.tagOf(path));
     this.buf = Buffer.allocUnsafe(cfg.buffer_max_size);
     this.encoder = new LineEncoder(cfg.key, cfg.path_key ? { [cfg.path_key]: path } : {}, cfg.offset_key);
-    this.writer.onStored = (chunk: Chunk) => this.position.stored(chunk, this.lineEnd);
+    this.multiline = input.multiline;
+    if (this.multiline) this.joiner = new FileJoiner(this.multiline.modes, (r) => this.writeRecord(r));
+    if (replay && replay.until > offset) this.replaying = replay;
+    this.updateResume();
+    this.writer.onStored = (chunk: Chunk) => this.position.stored(chunk, this.resume?.offset ?? this.lineEnd, this.resume?.replay);
+  }
+
+  /** Lines go one by one through the joiner or the replay note, not the fast path. */
+  private get slow(): boolean {
+    return this.joiner !== undefined || this.replaying !== undefined;
   }
 
   private get name(): string {
     return this.position.name;
   }
 
-  /** Where this file's next line starts (for a reload hand-off). */
+  /** Where this file is to be read again from (for a reload hand-off): the next line, or the first piece still pending. */
   get offset(): number {
-    return this.lineEnd;
+    return this.resume?.offset ?? this.lineEnd;
+  }
+
+  /** With offset: which lines after it were emitted already. */
+  get replay(): Replay | undefined {
+    return this.resume?.replay;
   }
 
   /** Reads until stopped, or until the file is done for good (then resolves true). */
@@ -83,8 +114,15 @@ export class TailFile {
         }
         this.pos += bytesRead;
         this.lines(this.carry + bytesRead);
+        this.flushIdle();
       }
     } finally {
+      // Pieces still waiting at a stop: with a db, the position stays at the
+      // first of them and they are read again at the next start (and joined
+      // with what follows), and a reload's new instance reads them again
+      // from the hand-off; otherwise nothing would read them again, so they
+      // are emitted as they are.
+      if (!this.input.db && !this.input.handingOff) this.flushAll();
       this.input.ctx.store.dropWriter(this.writer);
       await this.fh?.close();
       this.fh = undefined;
@@ -97,10 +135,15 @@ export class TailFile {
   /** No writer will finish the last line: it becomes a line of its own. */
   private finishLastLine(): void {
     this.base = this.pos - this.carry;
-    if (this.carry > 0 && !this.skipping) this.emit(this.buf, 0, this.carry, Date.now(), this.pos);
-    else this.lineEnd = this.pos;
+    if (this.carry > 0 && !this.skipping) {
+      if (this.slow) this.slowLine(this.buf, 0, this.carry, Date.now(), this.pos, isUtf8(this.buf.subarray(0, this.carry)));
+      else this.emit(this.buf, 0, this.carry, Date.now(), this.pos);
+    } else this.lineEnd = this.pos;
     this.carry = 0;
     this.skipping = false;
+    // Nothing more will come to finish pending pieces.
+    this.flushAll();
+    this.updateResume();
     this.writer.seal();
   }
 
@@ -123,7 +166,9 @@ export class TailFile {
       return true;
     }
     await Promise.race([new Promise((r) => setTimeout(r, EOF_POLL_MS)), this.input.stopping]);
-    if (!this.stopped) await this.look();
+    if (this.stopped) return false;
+    this.flushIdle();
+    await this.look();
     // Whatever changed, one more read from this handle catches what was written last.
     return false;
   }
@@ -167,12 +212,16 @@ export class TailFile {
 
   private truncated(size: number): void {
     this.input.ctx.log.warn({ path: this.name, offset: this.pos, size }, 'file truncated; reading again from its start');
+    // Pieces read before cannot be read again: emitted as they are.
+    this.flushAll();
     this.writer.seal();
     this.position.restart();
     this.pos = 0;
     this.lineEnd = 0;
     this.carry = 0;
     this.skipping = false;
+    this.replaying = undefined;
+    this.updateResume();
   }
 
   /** Splits buf[0, end) into lines and keeps the incomplete last line for the next read. */
@@ -191,16 +240,21 @@ export class TailFile {
       if (this.skipping) {
         this.skipping = false;
         this.lineEnd = this.base + nl + 1;
+        if (this.slow) this.updateResume();
       } else {
         const lineEnd = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
         if (lineEnd === start && this.input.cfg.skip_empty_lines) {
           this.lineEnd = this.base + nl + 1;
+          if (this.slow) this.updateResume();
           start = nl + 1;
           continue;
         }
-        if (clean) this.writeLine(buf, start, lineEnd, now, this.base + nl + 1);
-        else this.emit(buf, start, lineEnd, now, this.base + nl + 1);
-        count++;
+        if (this.slow) this.slowLine(buf, start, lineEnd, now, this.base + nl + 1, clean);
+        else {
+          if (clean) this.writeLine(buf, start, lineEnd, now, this.base + nl + 1);
+          else this.emit(buf, start, lineEnd, now, this.base + nl + 1);
+          count++;
+        }
       }
       start = nl + 1;
     }
@@ -215,19 +269,128 @@ export class TailFile {
       } else if (!this.skipping) {
         metrics.inputTruncated.inc({ name });
         this.input.ctx.log.warn({ path: this.name, offset, buffer_max_size: buf.length }, 'line longer than buffer_max_size truncated; raise buffer_max_size to keep such lines whole');
-        this.emit(buf, 0, buf.length, now, this.base + buf.length);
-        count++;
+        if (this.slow) this.slowLine(buf, 0, buf.length, now, this.base + buf.length, false);
+        else {
+          this.emit(buf, 0, buf.length, now, this.base + buf.length);
+          count++;
+        }
       }
       this.skipping = true;
       this.carry = 0;
     } else if (this.carry > 0 && start > 0) {
       buf.copy(buf, 0, start, end);
     }
+    count += this.takeJoined();
     if (count) {
       const { metrics, name } = this.input.ctx;
       metrics.inputRecords.inc({ name }, count);
       metrics.inputBytes.inc({ name }, start);
+    } else if (start && this.slow) {
+      // Lines read into pending pieces: read, though no record came of them yet.
+      this.input.ctx.metrics.inputBytes.inc({ name: this.input.ctx.name }, start);
     }
+  }
+
+  /** Records the joiner (or a replay) wrote since last asked. */
+  private takeJoined(): number {
+    const n = this.joinedOut;
+    this.joinedOut = 0;
+    return n;
+  }
+
+  /**
+   * One line through the replay note (a line emitted before the restart or
+   * reload is skipped) and the joiner; `next` is where the following line
+   * starts. The resume point moves once the line's records are written.
+   */
+  private slowLine(buf: Buffer, start: number, end: number, nowMs: number, next: number, clean: boolean): void {
+    const offset = this.base + start;
+    let text: string | undefined;
+    const replay = this.replaying;
+    if (replay && offset < replay.until) {
+      text = buf.toString('utf8', start, end);
+      if (!replays(replay, text, offset)) {
+        this.lineEnd = next;
+        this.updateResume();
+        return;
+      }
+    }
+    if (!this.joiner) {
+      // Read again after a reload that turned multiline off: a plain line.
+      this.emit(buf, start, end, nowMs, next);
+      this.joinedOut++;
+      this.updateResume();
+      return;
+    }
+    if (!clean && !isUtf8(buf.subarray(start, end))) {
+      this.input.ctx.metrics.inputInvalidUtf8.inc({ name: this.input.ctx.name });
+      this.input.ctx.log.warn({ path: this.name, offset }, 'line is not valid UTF-8; invalid bytes replaced with U+FFFD');
+    }
+    text ??= buf.toString('utf8', start, end);
+    this.joiner.push(text, offset, nowMs);
+    this.lineEnd = next;
+    this.updateResume();
+    this.writer.commit();
+  }
+
+  /** Writes one record of the joiner (not committed: the caller moves the resume point first, then commits). */
+  private writeRecord(r: TailRecord): void {
+    const { cfg, ctx } = this.input;
+    let body: Record;
+    let time: EventTime;
+    if (this.multiline!.output === 'fields') {
+      // Fluent Bit's multiline.parser: the runtime's fields, the time from the line.
+      body = r.body;
+      time = r.time ?? EventTime.now();
+    } else {
+      // docker_mode: the joined docker line goes on to parser; a line that is not one, as it is.
+      body = { [cfg.key]: r.reason === 'unparsed' ? (r.body.log as string) : JSON.stringify(r.body) };
+      time = EventTime.now();
+    }
+    if (cfg.path_key) body[cfg.path_key] = this.path;
+    if (cfg.offset_key) body[cfg.offset_key] = r.offset;
+    const bytes = encodeEvent(body, time);
+    this.writer.reserve(bytes.length).appendBytes(bytes, 1);
+    this.joinedOut++;
+    const kind = r.reason === 'unparsed' ? 'unparsed' : r.reason === 'flush' ? 'flushed' : r.reason === 'max_bytes' ? 'split' : r.parts > 1 ? 'joined' : undefined;
+    if (kind) ctx.metrics.inputMultiline.inc({ name: ctx.name, kind });
+    if (r.timeError !== undefined) ctx.metrics.inputMultiline.inc({ name: ctx.name, kind: 'bad_time' });
+    if (r.reason === 'unparsed' && !this.warnedUnparsed) {
+      this.warnedUnparsed = true;
+      ctx.log.warn({ path: this.name, offset: r.offset, modes: this.multiline!.modes }, `line in no format of ${this.multiline!.output === 'fields' ? 'multiline.parser' : 'docker_mode'}; passed on as it is (counted in sluice_input_multiline_records_total{kind="unparsed"}; logged once per file)`);
+    }
+  }
+
+  /** Emits the pieces that waited multiline.flush (docker_mode_flush) for their next one. */
+  private flushIdle(): void {
+    const j = this.joiner;
+    if (!j?.hasPending || !j.flushIdle(Date.now(), this.multiline!.flushMs)) return;
+    this.afterFlush();
+  }
+
+  /** Emits every pending piece. */
+  private flushAll(): void {
+    const j = this.joiner;
+    if (!j?.hasPending) return;
+    j.flush();
+    this.afterFlush();
+  }
+
+  private afterFlush(): void {
+    this.updateResume();
+    this.writer.commit();
+    const n = this.takeJoined();
+    if (n) this.input.ctx.metrics.inputRecords.inc({ name: this.input.ctx.name }, n);
+  }
+
+  /** Works out where a restart must read again from (see multiline.ts); call after lineEnd moved or pieces were emitted. */
+  private updateResume(): void {
+    if (this.replaying && this.lineEnd >= this.replaying.until) this.replaying = undefined;
+    if (!this.replaying && !this.joiner?.hasPending) {
+      this.resume = undefined;
+      return;
+    }
+    this.resume = resumeAt(this.lineEnd, this.joiner?.starts(), this.multiline?.modes ?? [], this.replaying);
   }
 
   /** Writes one line; `next` is the file offset where the following line starts. */

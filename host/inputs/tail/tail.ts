@@ -6,6 +6,8 @@ import { watch, type FSWatcher } from 'node:fs';
 import { glob, open, readdir, stat } from 'node:fs/promises';
 import { dirname, join, matchesGlob, resolve } from 'node:path';
 import { FilePosition } from './file-position.ts';
+import { MULTILINE_MODES, type MultilineMode } from '../../parsers/multiline.ts';
+import type { Replay } from './multiline.ts';
 import { TailDb, fileKey } from './tail-db.ts';
 import { TailFile } from './tail-file.ts';
 import type { Input, InputContext, InputKind } from '../input.ts';
@@ -20,6 +22,7 @@ interface TailConfig {
   refresh_interval: number;
   rotate_wait: number;
   key: string;
+  parser: string;
   path_key: string;
   buffer_max_size: number;
   buffer_chunk_size: number;
@@ -27,6 +30,34 @@ interface TailConfig {
   skip_empty_lines: boolean;
   ignore_older: number;
   offset_key: string;
+  'multiline.parser': string[];
+  'multiline.flush': number;
+  docker_mode: boolean;
+  docker_mode_flush: number;
+}
+
+/** How a tail joins the pieces container runtimes cut long lines into (multiline.parser, or docker_mode). */
+export interface TailMultiline {
+  modes: MultilineMode[];
+  /** multiline.parser: records are the joined fields; docker_mode: the joined docker JSON line under key. */
+  output: 'fields' | 'docker_line';
+  /** Pieces that wait this long for the next one are emitted as they are. */
+  flushMs: number;
+}
+
+/** The multiline setup of a tail's config; throws "key: message" for what cannot work. */
+export function tailMultiline(cfg: Pick<TailConfig, 'multiline.parser' | 'multiline.flush' | 'docker_mode' | 'docker_mode_flush'>): TailMultiline | undefined {
+  const names = cfg['multiline.parser'];
+  if (names.length && cfg.docker_mode) throw new Error('docker_mode: cannot be used with multiline.parser (multiline.parser docker joins docker\'s pieces too)');
+  if (cfg.docker_mode) return { modes: ['docker'], output: 'docker_line', flushMs: cfg.docker_mode_flush * 1000 };
+  if (!names.length) return undefined;
+  const modes: MultilineMode[] = [];
+  for (const n of names) {
+    const m = n.toLowerCase() as MultilineMode;
+    if (!MULTILINE_MODES.includes(m)) throw new Error(`multiline.parser: ${JSON.stringify(n)} is not a built-in multiline parser this version of sluice has (${MULTILINE_MODES.join(', ')}); user multiline_parsers cannot be used by tail yet`);
+    if (!modes.includes(m)) modes.push(m);
+  }
+  return { modes, output: 'fields', flushMs: cfg['multiline.flush'] * 1000 };
 }
 
 /** Fluent Bit's tag expansion: `*` becomes the path with / turned into dots. */
@@ -38,13 +69,14 @@ export function expandTag(tag: string, path: string): string {
 /** What a tail hands to its successor on a reload: the db and, per file (device:inode), its place and pending marks. */
 export interface TailHandOff {
   db: TailDb | undefined;
-  files: Map<string, { path: string; offset: number; position: FilePosition }>;
+  files: Map<string, { path: string; offset: number; replay?: Replay; position: FilePosition }>;
 }
 
 /** A file to go on with at start (from the db or a reload hand-off). */
 interface Resumable {
   name: string;
   offset: number;
+  replay?: Replay;
   position?: FilePosition;
   /** The path it was found at before a reload (its tag). */
   path?: string;
@@ -56,6 +88,7 @@ export class TailInput implements Input {
   readonly cfg: TailConfig;
   readonly ctx: InputContext;
   readonly rotateWaitMs: number;
+  readonly multiline: TailMultiline | undefined;
   private readonly patterns: string[];
   private readonly excludes: string[];
   /** Followed files by device:inode. */
@@ -82,6 +115,9 @@ export class TailInput implements Input {
     this.cfg = cfg;
     this.ctx = ctx;
     this.rotateWaitMs = cfg.rotate_wait * 1000;
+    this.multiline = tailMultiline(cfg);
+    // As in Fluent Bit: with multiline.parser, records are the joined fields and parser is not used.
+    if (cfg.parser && this.multiline?.output === 'fields') ctx.log.warn({ parser: cfg.parser, 'multiline.parser': cfg['multiline.parser'] }, 'parser is not used when multiline.parser is set (as in Fluent Bit); use a parser filter on the joined records instead');
     this.patterns = cfg.path.map((p) => resolve(p));
     this.excludes = cfg.exclude_path.map((p) => resolve(p));
     this.finished = cfg.exit_on_eof ? new Promise((r) => (this.resolveFinished = r)) : undefined;
@@ -113,8 +149,8 @@ export class TailInput implements Input {
 
   private async firstScan(): Promise<void> {
     const resumable = new Map<string, Resumable>();
-    for (const p of this.db?.all() ?? []) resumable.set(fileKey(p.dev, p.ino), { name: p.name, offset: p.offset });
-    for (const [key, h] of this.handedOff?.files ?? []) resumable.set(key, { name: h.position.name, offset: h.offset, position: h.position, path: h.path });
+    for (const p of this.db?.all() ?? []) resumable.set(fileKey(p.dev, p.ino), { name: p.name, offset: p.offset, replay: p.replay });
+    for (const [key, h] of this.handedOff?.files ?? []) resumable.set(key, { name: h.position.name, offset: h.offset, replay: h.replay, position: h.position, path: h.path });
     try {
       await this.scan(true, resumable);
       // Files the db or the old instance knew that path no longer matches: rotated away, maybe with lines left.
@@ -215,8 +251,10 @@ export class TailInput implements Input {
     const r = resumable.get(key);
     resumable.delete(key);
     let offset: number;
+    let replay: Replay | undefined;
     if (r && r.offset <= st.size) {
       offset = r.offset;
+      replay = r.replay;
       this.ctx.log.debug({ path: f, offset }, r.position ? 'going on where the previous instance stopped' : 'resuming from the tail db');
     } else if (r) {
       offset = 0;
@@ -225,9 +263,9 @@ export class TailInput implements Input {
       // Files found at start begin at their end unless read_from_head; later ones from their start.
       offset = initial && !this.cfg.read_from_head ? st.size : 0;
     }
-    const position = r?.position?.db === this.db && r?.position ? r.position : new FilePosition(this.db, st.dev, st.ino, f, offset);
+    const position = r?.position?.db === this.db && r?.position ? r.position : new FilePosition(this.db, st.dev, st.ino, f, offset, replay);
     position.renamed(f);
-    this.startFile(new TailFile(this, r?.path ?? f, fh, position, offset, !this.matches(f)));
+    this.startFile(new TailFile(this, r?.path ?? f, fh, position, offset, !this.matches(f), replay));
     return true;
   }
 
@@ -273,7 +311,11 @@ export class TailInput implements Input {
     }
   }
 
-  async stop(): Promise<void> {
+  /** Set by stop(): a reload hands this instance's files over to a new one. */
+  handingOff = false;
+
+  async stop(opts?: { handOff?: boolean }): Promise<void> {
+    this.handingOff = opts?.handOff === true;
     this.stopped = true;
     this.markStopped();
     clearInterval(this.scanTimer);
@@ -286,12 +328,14 @@ export class TailInput implements Input {
   }
 
   handOff(): TailHandOff {
-    return { db: this.db, files: new Map([...this.files].map(([key, f]) => [key, { path: f.path, offset: f.offset, position: f.position }])) };
+    return { db: this.db, files: new Map([...this.files].map(([key, f]) => [key, { path: f.path, offset: f.offset, replay: f.replay, position: f.position }])) };
   }
 }
 
 export const tail: InputKind = {
   description: 'Follows files, one event per line',
+  // As Fluent Bit: multiline.parser may be given on several lines (classic format).
+  repeatable: ['multiline.parser'],
   spec: {
     path: { type: 'list', required: true, description: 'Files to follow: globs, as a list or comma-separated' },
     exclude_path: { type: 'list', default: [], description: 'Globs of files to leave out' },
@@ -307,7 +351,11 @@ export const tail: InputKind = {
     skip_long_lines: { type: 'bool', default: false, description: 'Drop lines longer than buffer_max_size instead of truncating them' },
     skip_empty_lines: { type: 'bool', default: false, description: 'Drop empty lines (a line with only a carriage return counts as empty)' },
     ignore_older: { type: 'duration', default: 0, min: 0, description: 'Do not follow files last modified longer ago than this (5m, 2h, 7d); 0: follow all' },
-    offset_key: { type: 'string', default: '', description: 'If set, a body key that holds the byte offset in the file where the line starts' },
+    offset_key: { type: 'string', default: '', description: 'If set, a body key that holds the byte offset in the file where the line starts (with multiline: where the record\'s first line starts)' },
+    'multiline.parser': { type: 'list', default: [], description: 'Join the pieces container runtimes cut long lines into: docker (json-file), cri (containerd, CRI-O), or both ("docker, cri": each line is read by the first that can). Records are the runtime\'s fields (log joined, stream, time), with the event time from the line; parser is not used' },
+    'multiline.flush': { type: 'duration', default: 4, min: 0.01, description: 'With multiline.parser: pieces that waited this long for their next piece are emitted as they are (seconds; sluice\'s key, Fluent Bit waits 4 s)' },
+    docker_mode: { type: 'bool', default: false, description: 'Join docker json-file pieces before parser, as Fluent Bit\'s docker_mode: the record is {key: the joined docker JSON line}, for parser docker' },
+    docker_mode_flush: { type: 'duration', default: 4, min: 0.01, description: 'With docker_mode: pieces that waited this long for their next piece are emitted as they are (seconds)' },
     db: { type: 'string', default: '', description: 'File that keeps each file\'s position (by device and inode) across restarts; positions never run ahead of stored (filesystem) or delivered (memory) data' },
     'db.sync_interval': { type: 'duration', default: 2, min: 0.01, description: 'How often the db is written (seconds); also written at shutdown' },
   },

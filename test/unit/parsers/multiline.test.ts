@@ -177,6 +177,45 @@ describe('multiline cri', () => {
   });
 });
 
+describe('multiline offsets and idle pieces', () => {
+  test('a record carries where its first line starts; pendingStarts tells where each stream\'s pieces start', () => {
+    const { j, out } = joiner('cri');
+    j.push(criLine('a', 'P'), 10, 0);
+    j.push(criLine('x', 'P', 'stderr'), 40, 0);
+    j.push(criLine('b', 'P'), 70, 0);
+    assert.deepEqual([...j.pendingStarts()], [['stdout', 10], ['stderr', 40]]);
+    j.push(criLine('c', 'F'), 100, 0);
+    j.push('not cri', 130, 0);
+    assert.deepEqual(out.map((r) => [r.body.log, r.offset]), [['abc', 10], ['not cri', 130]]);
+    assert.deepEqual([...j.pendingStarts()], [['stderr', 40]]);
+  });
+
+  test('tryPush leaves a line it cannot read alone; streamOf reads without changing anything', () => {
+    const { j, out } = joiner('docker');
+    assert.equal(j.tryPush('plain'), false);
+    assert.equal(j.stats.unparsed, 0);
+    assert.equal(j.streamOf(dockerLine('a', 'stderr')), 'stderr');
+    assert.equal(j.streamOf('{"log":"a"}'), '');
+    assert.equal(j.streamOf('plain'), undefined);
+    assert.equal(out.length, 0);
+    assert.equal(j.hasPending, false);
+  });
+
+  test('flushIdle emits only the streams whose last piece is idleMs old', () => {
+    const { j, out } = joiner('docker');
+    j.push(dockerLine('a', 'stdout'), 0, 1000);
+    j.push(dockerLine('b', 'stderr'), 30, 2000);
+    j.push(dockerLine('a2', 'stdout'), 60, 2500);
+    assert.equal(j.nextIdleAt(1000), 3000);
+    assert.equal(j.flushIdle(2999, 1000), false);
+    assert.equal(j.flushIdle(3000, 1000), true);
+    assert.deepEqual(out.map((r) => [r.stream, r.body.log, r.reason, r.offset]), [['stderr', 'b', 'flush', 30]]);
+    assert.equal(j.flushIdle(3500, 1000), true);
+    assert.deepEqual(out.map((r) => r.body.log), ['b', 'aa2']);
+    assert.equal(j.stats.flushed, 2);
+  });
+});
+
 describe('multiline properties', () => {
   const text = fc.string({ unit: 'binary', maxLength: 40 });
 
