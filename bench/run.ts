@@ -114,8 +114,9 @@ const BLOCK_BYTES = 4 * 1024 * 1024;
  * plus the newline, ASCII), the same bytes on every run and machine. Cached
  * in bench/data/ under a name that holds the line count.
  */
-function logFile(lines: number): string {
-  const file = join(DATA_DIR, `tail-v${DATA_VERSION}-${lines}.log`);
+/** json: the same lines as JSON objects (time, level, service, pid, log), for a json parser. */
+function logFile(lines: number, json = false): string {
+  const file = join(DATA_DIR, `tail-v${DATA_VERSION}-${lines}${json ? '-json' : ''}.log`);
   if (existsSync(file)) return file;
   mkdirSync(DATA_DIR, { recursive: true });
   progress(`generating ${lines.toLocaleString('en')} lines into ${file}…`);
@@ -147,13 +148,18 @@ function logFile(lines: number): string {
       const r = rand();
       const level = r < 0.8 ? 'INFO ' : r < 0.9 ? 'DEBUG' : r < 0.97 ? 'WARN ' : 'ERROR';
       const code = level === 'ERROR' ? pick(['500', '502', '503']) : level === 'WARN ' ? pick(['404', '409', '429']) : pick(['200', '200', '200', '201', '204']);
+      const service = pick(SERVICES);
+      const pid = 1000 + Math.floor(rand() * 9000);
+      const head = `${new Date(time).toISOString()} ${level} ${service}[${pid}]: `;
       let line =
-        `${new Date(time).toISOString()} ${level} ${pick(SERVICES)}[${1000 + Math.floor(rand() * 9000)}]: ` +
+        head +
         `request_id=${hex(16)} method=${pick(METHODS)} path=${pick(PATHS)}/${Math.floor(rand() * 100000)} ` +
         `status=${code} bytes=${Math.floor(rand() * 20000)} duration_ms=${(rand() * 500).toFixed(3)} msg="`;
       const length = 179 + Math.floor(rand() * 41) - 1; // without the closing quote
       while (line.length < length) line += pick(WORDS) + ' ';
-      line = `${line.slice(0, length)}"\n`;
+      line = json
+        ? `${JSON.stringify({ time: new Date(time).toISOString(), level: level.trim(), service, pid, log: `${line.slice(head.length, length)}"` })}\n`
+        : `${line.slice(0, length)}"\n`;
       block.push(line);
       blockBytes += line.length;
       if (blockBytes >= BLOCK_BYTES) {
@@ -453,6 +459,8 @@ interface TailOutput {
   top?: string[];
   /** More keys of the tail input. */
   input?: string[];
+  /** Tail the JSON form of the bench file. */
+  json?: boolean;
 }
 
 const NULL_OUTPUT: TailOutput = { output: ["    - name: 'null'", "      match: '*'"] };
@@ -505,7 +513,7 @@ function tailNull(name: string, description: string, storage: TailStorage, out: 
     ],
     bestBy: { key: 'linesPerCpuS', higher: true },
     async setup(opts) {
-      const file = logFile(opts.lines);
+      const file = logFile(opts.lines, out.json);
       const plugins = out.plugins?.() ?? [];
       const config = (storagePath: string | undefined) => [
         `# Written by bench/run.ts (scenario ${name}).`,
@@ -1191,6 +1199,18 @@ const SCENARIOS: Scenario[] = [
       '    types: pid:integer',
     ],
     input: ['      parser: bench'],
+  }),
+  tailNull('tail-json-null', 'tail JSON lines (time, level, service, pid, log) with parser json (time_key time, time_format) → null; memory storage', { type: 'memory' }, {
+    ...NULL_OUTPUT,
+    json: true,
+    top: [
+      'parsers:',
+      '  - name: bench_json',
+      '    format: json',
+      '    time_key: time',
+      "    time_format: '%Y-%m-%dT%H:%M:%S.%LZ'",
+    ],
+    input: ['      parser: bench_json'],
   }),
   tailKafka(),
   reloadUnderLoad(),
