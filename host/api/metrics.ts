@@ -15,8 +15,9 @@ export class Metrics {
   readonly inputTruncated = this.c('sluice_input_truncated_records_total', 'Lines longer than buffer_max_size, truncated', ['name']);
   readonly inputSkipped = this.c('sluice_input_skipped_records_total', 'Lines dropped by skip_long_lines', ['name']);
   readonly inputInvalidUtf8 = this.c('sluice_input_invalid_utf8_records_total', 'Lines that were not valid UTF-8 (invalid bytes replaced with U+FFFD)', ['name']);
-  readonly inputRejected = this.c('sluice_input_rejected_records_total', 'Records a network input refused and dropped, by reason: invalid_json, not_an_object, too_long', ['name', 'reason']);
-  readonly inputConnections = this.g('sluice_input_connections', 'Open connections to a network input (tcp, http)', ['name']);
+  readonly inputRejected = this.c('sluice_input_rejected_records_total', 'Records a network input refused and dropped, by reason: invalid_json, not_an_object, too_long (tcp); not_a_map, undecodable (forward)', ['name', 'reason']);
+  readonly inputConnections = this.g('sluice_input_connections', 'Open connections to a network input (tcp, http, forward)', ['name']);
+  readonly inputConnectionErrors = this.c('sluice_input_connection_errors_total', 'Connections a network input closed because of what the peer sent, by reason: malformed, too_large, bad_gzip, unsupported, auth_failed, handshake (forward)', ['name', 'reason']);
   readonly httpRequests = this.c('sluice_input_http_requests_total', 'Requests the http input answered, by status code', ['name', 'code']);
   readonly unrouted = this.c('sluice_input_unrouted_records_total', 'Events whose tag matched no output (dropped)', ['name']);
   readonly inputIsPaused = this.g('sluice_input_paused', '1 while the input is paused by backpressure', ['name']);

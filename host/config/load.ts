@@ -28,6 +28,8 @@ export interface InputConfig {
   kind: string;
   instance: string;
   tag: string;
+  /** The config gives a tag (not the instance name by default). */
+  tagConfigured: boolean;
   memBufLimit: number;
   storage: 'memory' | 'filesystem';
   pauseOnChunksOverlimit: boolean;
@@ -398,11 +400,11 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
     const kindName = name?.toLowerCase();
     const kind = kindName === undefined ? undefined : lookupKind(INPUTS, kindName);
     if (!kind) return bad(name === undefined ? path : [...path, 'name'], name === undefined ? 'an input needs a name' : unknownName('input', name, Object.keys(INPUTS)), true);
-    const v = checkSpec({ ...INPUT_COMMON_SPEC, ...kind.spec }, item, path);
+    const v = checkSpec({ ...INPUT_COMMON_SPEC, ...kind.spec }, item, path, kind.repeatable ?? []);
     const instance = instanceName(kindName!, v.alias);
     const { name: _n, alias: _a, tag, mem_buf_limit, 'storage.type': storage, 'storage.pause_on_chunks_overlimit': pause, ...values } = v;
     if (storage === 'filesystem' && !service['storage.path']) bad([...path, 'storage.type'], 'filesystem storage needs service.storage.path: the directory for chunk files', true);
-    inputs.push({ kind: kindName!, instance, tag: tag ?? instance, memBufLimit: mem_buf_limit, storage, pauseOnChunksOverlimit: pause, values, path });
+    inputs.push({ kind: kindName!, instance, tag: tag ?? instance, tagConfigured: tag !== undefined, memBufLimit: mem_buf_limit, storage, pauseOnChunksOverlimit: pause, values, path });
   });
 
   const filterKinds = opts.filters ?? FILTERS;

@@ -24,7 +24,7 @@ export const SERVICE_SPEC: ConfigSpec = {
 };
 
 export const INPUT_COMMON_SPEC: ConfigSpec = {
-  name: { type: 'string', required: true, description: 'Input type: tail, dummy, stdin, http or tcp' },
+  name: { type: 'string', required: true, description: 'Input type: tail, dummy, stdin, http, tcp or forward' },
   alias: { type: 'string', description: 'Instance name in logs and metrics (default: <name>.<index>)' },
   tag: { type: 'string', description: 'Tag of the events (default: the instance name)' },
   mem_buf_limit: { type: 'size', default: 32 * 1024 * 1024, description: 'With memory storage: bytes this input\'s chunks may hold in memory (open chunks\' buffers included) before it is paused; 0 for no limit' },

@@ -138,7 +138,7 @@ export class Pipeline {
       const account = this.store.account(ic.instance, ic.storage, ic.memBufLimit, ic.pauseOnChunksOverlimit);
       try {
         const input = INPUTS[ic.kind]!.create(ic.values, {
-          name: ic.instance, tag: ic.tag, store: this.store, account, metrics: this.metrics, log: this.log.child({ input: ic.instance }),
+          name: ic.instance, tag: ic.tag, tagConfigured: ic.tagConfigured, store: this.store, account, metrics: this.metrics, log: this.log.child({ input: ic.instance }),
         });
         made.push({ name: ic.instance, input });
       } catch (err) {

@@ -8,6 +8,8 @@ export interface InputContext {
   name: string;
   /** The configured tag, or the instance name. */
   tag: string;
+  /** True when the config gives the input a tag (forward: it then replaces the tags clients send). */
+  tagConfigured?: boolean;
   store: ChunkStore;
   account: InputAccount;
   log: Logger;
@@ -44,5 +46,7 @@ export class InputStartError extends Error {
 export interface InputKind {
   description: string;
   spec: ConfigSpec;
+  /** Keys that may be given more than once (Fluent Bit's repeated keys); each comes as a list. */
+  repeatable?: readonly string[];
   create(config: { [k: string]: any }, ctx: InputContext): Input;
 }

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { Input, InputContext, InputKind } from '../input.ts';
 import { listen } from '../net/listen.ts';
 import type { Record } from '../net/json-records.ts';
-import { StoredBatches } from './batches.ts';
+import { StoredBatches } from '../net/stored-batches.ts';
 import { readBody } from './body.ts';
 import { SUPPORTED_TYPES, decode, formatOf } from './decode.ts';
 

@@ -1,16 +1,17 @@
-// Writes the records of HTTP requests into chunks and says when they are
-// stored, so a request is answered 2xx only once its events would survive a
-// crash (with filesystem storage: written to their chunk file).
+// Writes events of network inputs that answer their senders (http's 2xx,
+// forward's ack) into chunks and says when they are stored, so a sender is
+// answered only once its events would survive a crash (with filesystem
+// storage: written to their chunk file).
 //
-// Requests whose bodies complete in the same turn of the event loop share a
-// batch: its chunks are sealed together on the next turn (setImmediate), so
-// under load many requests go into one chunk (and one file write), and a
-// lone request waits for nothing but its own write, never for the flush
-// interval.
+// Requests (frames) whose events are written in the same turn of the event
+// loop share a batch: its chunks are sealed together on the next turn
+// (setImmediate), so under load many requests go into one chunk (and one
+// file write), and a lone request waits for nothing but its own write,
+// never for the flush interval.
 import { EventTime, encodeEvent } from '../../../sdk/src/codec/events.ts';
 import type { ChunkWriter } from '../../storage/store.ts';
 import type { InputContext } from '../input.ts';
-import type { Record } from '../net/json-records.ts';
+import type { Record } from './json-records.ts';
 
 interface Batch {
   writers: Map<string, ChunkWriter>;
@@ -28,19 +29,30 @@ export class StoredBatches {
   /** Writes one event per record (tagged by tagOf) now; resolves once every chunk holding them is stored. */
   store(records: Record[], tagOf: (r: Record) => string): Promise<void> {
     if (records.length === 0) return Promise.resolve();
-    const batch = (this.current ??= this.open());
     const time = EventTime.now();
     let bytes = 0;
     for (const r of records) {
-      const tag = tagOf(r);
-      let w = batch.writers.get(tag);
-      if (!w) batch.writers.set(tag, (w = this.ctx.store.writer(this.ctx.account, tag)));
       const event = encodeEvent(r, time);
-      w.appendEncoded(event);
+      this.writer(tagOf(r)).appendEncoded(event);
       bytes += event.length;
     }
     this.ctx.metrics.inputRecords.inc({ name: this.ctx.name }, records.length);
     this.ctx.metrics.inputBytes.inc({ name: this.ctx.name }, bytes);
+    return this.stored();
+  }
+
+  /** The current batch's writer for a tag: what is written through it is stored with the batch. Write now, not later. */
+  writer(tag: string): ChunkWriter {
+    const batch = (this.current ??= this.open());
+    let w = batch.writers.get(tag);
+    if (!w) batch.writers.set(tag, (w = this.ctx.store.writer(this.ctx.account, tag)));
+    return w;
+  }
+
+  /** Resolves once every event written so far is stored: at once when no batch is open (each one is stored as it is sealed). */
+  stored(): Promise<void> {
+    const batch = this.current;
+    if (!batch) return Promise.resolve();
     return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
   }
 
@@ -58,6 +70,7 @@ export class StoredBatches {
     const stored = () => {
       if (--left === 0) for (const w of batch.waiters) w.resolve();
     };
+    if (left === 0) for (const w of batch.waiters) w.resolve();
     try {
       for (const w of batch.writers.values()) {
         // Earlier chunks of this writer (sealed when full, or by the flush
