@@ -78,11 +78,7 @@ export class Connection {
         ? tlsConnect({ host: s.host, port: s.port, ...s.tls })
         : netConnect({ host: s.host, port: s.port });
     this.closed = new Promise((r) => this.socket.once('close', () => r()));
-    const handshake = s.sharedKey !== undefined ? ', the TLS and shared-key handshakes included' : s.tls ? ', the TLS handshake included' : '';
-    this.connectTimer = setTimeout(
-      () => this.fail(new SendError('connect_timeout', `no connection to ${s.target} within connect_timeout (${s.connectTimeoutMs / 1000}s${handshake})`)),
-      s.connectTimeoutMs,
-    );
+    this.connectTimer = setTimeout(() => this.fail(this.connectTimeout()), s.connectTimeoutMs);
     this.socket.once(s.tls ? 'secureConnect' : 'connect', () => this.connected());
     this.socket.on('data', (d: Buffer) => this.data(d));
     this.socket.on('error', (err) => this.fail(socketError(err, s.target, this.state === 'ready')));
@@ -222,12 +218,26 @@ export class Connection {
     }
   }
 
+  private connectTimeout(): SendError {
+    const s = this.s;
+    const bound = `connect_timeout (${s.connectTimeoutMs / 1000}s)`;
+    if (this.state === 'handshake' && !this.helo) {
+      return new SendError('connect_timeout', `${s.target} sent no HELO within ${bound}: with shared_key set, the receiver must start the shared-key handshake; does it have a shared key (Fluentd's <security>, Fluent Bit's shared_key)?`);
+    }
+    if (this.state === 'handshake') return new SendError('connect_timeout', `${s.target} did not answer our PING within ${bound}`);
+    if (this.socket.connecting) return new SendError('connect_timeout', `cannot connect to ${s.target} within ${bound}`);
+    return new SendError('connect_timeout', `no TLS handshake with ${s.target} within ${bound}: does it speak TLS?`);
+  }
+
   private closedBy(what: string): SendError {
     const n = this.pending.size;
     const lost = n ? ` before acknowledging ${n === 1 ? 'a chunk' : `${n} chunks`}` : '';
     const hint = !this.heard && this.state !== 'connecting'
       ? ` without sending anything: does it expect ${this.s.tls ? 'a shared key (shared_key)' : 'TLS (tls: on) or a shared key (shared_key)'}? Its log says why`
       : '';
+    if (this.state === 'connecting' && this.s.tls) {
+      return new SendError('closed', `${this.s.target} ${what} during the TLS handshake: does it speak TLS (else set tls: off)? Its log says why`);
+    }
     if (this.state === 'handshake') {
       const step = this.helo ? 'after our PING, without a PONG' : 'before its HELO';
       return new SendError('handshake', `${this.s.target} ${what} during the shared-key handshake (${step}): does it expect a shared key${this.s.tls ? '' : ', or TLS'}? Its log says why`);
