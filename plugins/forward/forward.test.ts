@@ -6,9 +6,9 @@
 // `hang` output holds, from its chunk files.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPlugin, type PluginHarness } from '../../sdk/src/harness.ts';
@@ -244,6 +244,52 @@ pipeline:
     assert.deepEqual((await Promise.all(answers)).map((a) => a.status), ['OK', 'OK', 'OK', 'OK', 'OK']);
     await arrived('drain', 2000);
   });
+});
+
+test('mutual TLS: through a TLS terminator (socat) that requires a client certificate from its CA, in front of the forward input', async (t) => {
+  const dir = tempDir('sluice-forward-mtls-');
+  const f = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=test-ca', '-keyout', 'ca.key', '-out', 'ca.pem');
+  writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  for (const name of ['server', 'client']) {
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', `${name}.pem`);
+  }
+  // The client key, encrypted: tls.key_passwd opens it.
+  openssl('pkey', '-in', 'client.key', '-aes256', '-passout', 'pass:open sesame', '-out', 'client-enc.key');
+  const out = f('out.jsonl');
+  const receiver = Sluice.run(writeConfig(dir, `
+pipeline:
+  inputs:
+    - { name: forward, listen: 127.0.0.1, port: 0 }
+  outputs:
+    - { name: file, match: '*', path: ${out} }
+`));
+  t.after(() => receiver.kill());
+  const { port: inner } = await receiver.waitForLog((l) => l.msg === 'forward input listening', 'the receiver to listen');
+  const port = await freePort();
+  const socat = spawn('socat', [`OPENSSL-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,cert=${f('server.pem')},key=${f('server.key')},cafile=${f('ca.pem')},verify=1`, `TCP:127.0.0.1:${inner}`], { stdio: 'ignore' });
+  t.after(() => socat.kill('SIGKILL'));
+  await waitFor(() => new Promise<boolean>((resolve) => {
+    const c = connect(port, '127.0.0.1', () => (c.destroy(), resolve(true))).on('error', () => resolve(false));
+  }), 'socat to listen', { pids: () => [socat.pid!] });
+
+  const base = { port, tls: true, 'tls.ca_file': f('ca.pem'), require_ack_response: true };
+  const p = await plugin(t, { ...base, 'tls.crt_file': f('client.pem'), 'tls.key_file': f('client-enc.key'), 'tls.key_passwd': 'open sesame' });
+  assert.equal((await p.flush('app', events('mtls', 100))).status, 'OK');
+  await waitFor(() => countLines(out) >= 100, '100 events through mutual TLS', { progress: () => countLines(out) });
+
+  const anonymous = await plugin(t, base);
+  const a = await anonymous.flush('app', events('mtls-anon', 1));
+  assert.equal(a.status, 'ERROR', a.message);
+  assert.match(a.message, /refused the TLS handshake \(ERR_SSL_\w*ALERT_CERTIFICATE_REQUIRED\): it may require a client certificate \(tls\.crt_file, tls\.key_file\)/);
+
+  const startPluginOnly = await startPlugin([process.execPath, PLUGIN]);
+  t.after(() => startPluginOnly.stop());
+  const errors = await startPluginOnly.configure({ ...base, 'tls.crt_file': f('client.pem'), 'tls.key_file': f('client-enc.key'), 'tls.key_passwd': 'wrong' });
+  assert.deepEqual(errors.map((e) => e.key), ['tls.key_file']);
+  assert.match(errors[0]!.message, /not usable together/);
 });
 
 test('a receiver that is down is RETRY (connection refused); once it is up the next chunk is OK; killed and restarted, the plugin reconnects', async (t) => {

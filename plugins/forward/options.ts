@@ -31,6 +31,7 @@ export const spec = {
   'tls.ca_file': { type: 'string', default: '', description: 'CA certificates (PEM) to verify the receiver with, instead of the system\'s' },
   'tls.crt_file': { type: 'string', default: '', description: 'Client certificate (PEM), for mutual TLS' },
   'tls.key_file': { type: 'string', default: '', description: 'Client private key (PEM), for mutual TLS' },
+  'tls.key_passwd': { type: 'string', default: '', secret: true, description: 'Password of tls.key_file, if it is encrypted' },
   'tls.vhost': { type: 'string', default: '', description: 'Server name for SNI and verification, when it differs from host' },
 } satisfies ConfigSpec;
 
@@ -56,6 +57,7 @@ export interface Config {
   'tls.ca_file': string;
   'tls.crt_file': string;
   'tls.key_file': string;
+  'tls.key_passwd': string;
   'tls.vhost': string;
 }
 
@@ -99,7 +101,7 @@ function readPem(key: string, file: string, errors: KeyError[]): Buffer | undefi
 }
 
 function resolveTls(config: Config, errors: KeyError[]): ConnectionOptions | undefined {
-  const files = (['tls.ca_file', 'tls.crt_file', 'tls.key_file', 'tls.vhost'] as const).filter((k) => config[k]);
+  const files = (['tls.ca_file', 'tls.crt_file', 'tls.key_file', 'tls.key_passwd', 'tls.vhost'] as const).filter((k) => config[k]);
   if (!config.tls) {
     if (files.length > 0) errors.push({ key: files[0]!, message: 'is set but tls is off; set tls: on' });
     return undefined;
@@ -107,6 +109,7 @@ function resolveTls(config: Config, errors: KeyError[]): ConnectionOptions | und
   const ca = readPem('tls.ca_file', config['tls.ca_file'], errors);
   const cert = readPem('tls.crt_file', config['tls.crt_file'], errors);
   const key = readPem('tls.key_file', config['tls.key_file'], errors);
+  const passphrase = config['tls.key_passwd'] || undefined;
   if (!!config['tls.crt_file'] !== !!config['tls.key_file']) {
     errors.push({ key: config['tls.crt_file'] ? 'tls.key_file' : 'tls.crt_file', message: 'mutual TLS needs both tls.crt_file and tls.key_file' });
   }
@@ -123,12 +126,12 @@ function resolveTls(config: Config, errors: KeyError[]): ConnectionOptions | und
   if (!errors.some((e) => e.key.startsWith('tls.'))) {
     try {
       // Catches a PEM that does not parse, and a key that does not belong to its certificate.
-      createSecureContext({ ca, cert, key });
+      createSecureContext({ ca, cert, key, passphrase });
     } catch (err) {
       errors.push({ key: cert ? 'tls.key_file' : 'tls.ca_file', message: `TLS files are not usable together: ${(err as Error).message}` });
     }
   }
-  const tls: ConnectionOptions = { ca, cert, key, rejectUnauthorized: config['tls.verify'] };
+  const tls: ConnectionOptions = { ca, cert, key, passphrase, rejectUnauthorized: config['tls.verify'] };
   // Node checks the certificate against servername when it is set, else against host (an IP address
   // against the certificate's IP entries). SNI takes a name, never an IP address.
   const servername = config['tls.vhost'] || config.host;
