@@ -233,7 +233,7 @@ export class Connection {
     const n = this.pending.size;
     const lost = n ? ` before acknowledging ${n === 1 ? 'a chunk' : `${n} chunks`}` : '';
     const hint = !this.heard && this.state !== 'connecting'
-      ? ` without sending anything: does it expect ${this.s.tls ? 'a shared key (shared_key)' : 'TLS (tls: on) or a shared key (shared_key)'}? Its log says why`
+      ? ` without sending anything: does it expect ${this.s.tls ? 'a shared key (shared_key)' : 'TLS (tls: on) or a shared key (shared_key)'}, or is the chunk larger than it takes (buffer_max_size)? Its log says why`
       : '';
     if (this.state === 'connecting' && this.s.tls) {
       return new SendError('closed', `${this.s.target} ${what} during the TLS handshake: does it speak TLS (else set tls: off)? Its log says why`);

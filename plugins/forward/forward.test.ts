@@ -101,13 +101,14 @@ pipeline:
     - { name: forward, alias: tls, listen: 127.0.0.1, port: 0, tls: on, tls.crt_file: ${certs.cert}, tls.key_file: ${certs.key} }
     - { name: forward, alias: unix, unix_path: ${dir}/forward.sock }
     - { name: forward, alias: stalled, listen: 127.0.0.1, port: 0, mem_buf_limit: 64K }
+    - { name: forward, alias: small, listen: 127.0.0.1, port: 0, buffer_chunk_size: 16K, buffer_max_size: 64K }
   outputs:
     - { name: hang, match: 'held.*', marker: ${dir}/hang-held, path: ${dir}/held.jsonl }
     - { name: hang, match: 'stall.*', marker: ${dir}/hang-stall, path: ${dir}/stall.jsonl }
     - { name: file, match: 'f.*', path: ${out} }
 `));
     await receiver.started();
-    for (const input of ['plain', 'keyed', 'users', 'tls', 'stalled']) {
+    for (const input of ['plain', 'keyed', 'users', 'tls', 'stalled', 'small']) {
       ports[input] = (await receiver.waitForLog((l) => l.msg === 'forward input listening' && l.input === input, `input ${input} to listen`)).port;
     }
   });
@@ -234,6 +235,16 @@ pipeline:
     assert.match(answer.message, /within ack_timeout \(1s\); the connection is closed/);
     assert.equal(await metric(p, 'forward_errors_total', { kind: 'ack_timeout' }), 1);
     assert.equal(await metric(p, 'forward_connections'), 0);
+  });
+
+  test('a chunk larger than the receiver takes in one frame is RETRY saying so; smaller ones on the next connection are OK', async (t) => {
+    const p = await plugin(t, { port: ports.small, require_ack_response: true });
+    const big = await p.flush('f.small', events('small-big', 2000));
+    assert.equal(big.status, 'RETRY');
+    assert.match(big.message, /closed the connection before acknowledging a chunk without sending anything: .*or is the chunk larger than it takes \(buffer_max_size\)\?/);
+    assert.equal((await p.flush('f.small', events('small', 100))).status, 'OK');
+    await arrived('small', 100);
+    assert.equal(await metric(p, 'forward_connects_total'), 2);
   });
 
   test('drain answers every chunk in flight before it is answered itself', async (t) => {
