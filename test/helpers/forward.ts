@@ -36,7 +36,7 @@ export class ForwardClient {
   readonly socket: Socket;
   /** Every value the server sent, in order (acks, HELO, PONG). */
   readonly received: any[] = [];
-  private pending = Buffer.alloc(0);
+  private pending: Buffer = Buffer.alloc(0);
   private readonly ackWaiters = new Map<string, () => void>();
   private readonly valueWaiters: ((v: any) => void)[] = [];
   readonly closed: Promise<void>;
