@@ -30,6 +30,8 @@ interface Pending {
 export interface ConnectionEvents {
   /** An {ack} that names no frame in flight here. */
   unmatchedAck(id: string): void;
+  /** The connection ended for `err`; `inFlight` frames failed with it (none: nobody else hears of it). */
+  failed(err: SendError, inFlight: number): void;
 }
 
 let ids = 0;
@@ -260,6 +262,7 @@ export class Connection {
       p.reject(err);
     }
     this.socket.destroy();
+    this.events.failed(err, pending.length);
     if (was === 'ready' && pending.length === 0 && err.kind === 'closed') this.log.debug({ connection: this.id, target: this.s.target }, 'forward: the receiver closed an idle connection');
     else this.log.debug({ connection: this.id, target: this.s.target, kind: err.kind, err: err.message, in_flight: pending.length }, 'forward: connection failed');
   }

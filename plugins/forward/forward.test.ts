@@ -184,6 +184,10 @@ pipeline:
     const b = await none.flush('f.keyed', events('keyed-none', 10));
     assert.equal(b.status, 'ERROR');
     assert.match(b.message, /asks for the shared-key handshake \(it sent a HELO\): set shared_key/);
+    // Without acks the chunk is OK once written, and lost when the receiver refuses the connection: said loudly in the log.
+    const blind = await plugin(t, { port: ports.keyed });
+    assert.equal((await blind.flush('f.keyed', events('keyed-none', 10))).status, 'OK');
+    await blind.waitForLog((l) => l.level === 'error' && /the receiver refused the connection; without require_ack_response, chunks written on it before were answered OK and may be lost/.test(l.msg) && /sent a HELO/.test(String(l.record?.err)));
     assert.deepEqual([...received('keyed-wrong'), ...received('keyed-none')], []);
 
     // A key here and none there: the receiver never starts the handshake. That may be a receiver still starting: RETRY, with the hint.

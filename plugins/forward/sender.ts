@@ -88,7 +88,7 @@ export class ForwardSender {
   }
 
   private open(): Connection {
-    const c = new Connection(this.s, this.log, { unmatchedAck: (id) => this.unmatchedAck(id) });
+    const c = new Connection(this.s, this.log, { unmatchedAck: (id) => this.unmatchedAck(id), failed: (err, inFlight) => this.connectionFailed(err, inFlight) });
     this.current = c;
     this.connections.add(c);
     void c.ready.then(() => this.stats.connects++, () => undefined);
@@ -97,6 +97,19 @@ export class ForwardSender {
       if (this.current === c) this.current = undefined;
     });
     return c;
+  }
+
+  /**
+   * A connection failed for a reason only a config change fixes, with no
+   * chunk in flight to carry the ERROR: say it here. (Without acks, chunks
+   * written before such a receiver refused the connection were answered OK
+   * and are lost: docs/forward.md.)
+   */
+  private connectionFailed(err: SendError, inFlight: number): void {
+    if (!err.fatal || inFlight > 0 || err.message === this.lastFatal) return;
+    this.lastFatal = err.message;
+    const lost = this.s.requireAck ? '' : '; without require_ack_response, chunks written on it before were answered OK and may be lost';
+    this.log.error({ target: this.s.target, kind: err.kind, err: err.message }, `forward: the receiver refused the connection${lost}`);
   }
 
   private unmatchedAck(id: string): void {
