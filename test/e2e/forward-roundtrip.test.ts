@@ -17,6 +17,8 @@ import { Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 
 const LINES = 180_000;
 const KILL_AT = 40_000;
+/** Kill then even if no chunk of A was seen in flight. */
+const FALLBACK_KILL_AT = 100_000;
 const WORKERS = 2;
 
 function freePort(): Promise<number> {
@@ -95,7 +97,13 @@ pipeline:
     }
   })();
 
-  await waitFor(async () => (await aDelivered()) >= KILL_AT, `A to deliver ${KILL_AT} lines`, { everyMs: 5, progress: aDelivered });
+  // Past KILL_AT, preferably with a chunk of A in flight (written, its ack not back): the case that makes duplicates.
+  let inFlight = 0;
+  await waitFor(async () => {
+    const delivered = await aDelivered();
+    inFlight = await aMetric('sluice_plugin_forward_in_flight_chunks', { output: 'forward.0' });
+    return delivered >= KILL_AT && (inFlight > 0 || delivered >= FALLBACK_KILL_AT);
+  }, `A to deliver ${KILL_AT} lines`, { everyMs: 2, progress: aDelivered });
   b.kill('SIGKILL');
   await b.exit();
   const atKill = await aDelivered();
@@ -111,6 +119,9 @@ pipeline:
   await b.waitForLog((l) => l.msg === 'forward input listening', 'B to listen again');
   await waitFor(() => new Set(readDelivered(out).byPrefix.get('l')).size >= LINES, `all ${LINES} lines in B's output`, { progress: () => countLines(out) });
 
+  // Why A's chunks failed: the ones in flight at the kill (reset, closed), then connection refused while B was down.
+  const aFailed = Object.fromEntries(await Promise.all(['reset', 'closed', 'ack_timeout', 'connect_refused'].map(async (kind) => [kind, await aMetric('sluice_plugin_forward_errors_total', { output: 'forward.0', kind })])));
+
   // Both stop cleanly: A has nothing left in flight, B nothing left to write.
   a.kill('SIGTERM');
   b.kill('SIGTERM');
@@ -124,8 +135,7 @@ pipeline:
   assert.equal(copies.size, LINES, 'only lines that were written');
   const dup = [...copies].filter(([, c]) => c > 1).map(([n]) => n).sort((x, y) => x - y);
   const dupRuns = runs(dup);
-  const aLost = await Promise.all(['reset', 'closed', 'ack_timeout'].map(async (kind) => [kind, await aMetric('sluice_plugin_forward_errors_total', { output: 'forward.0', kind }).catch(() => 0)]));
-  t.diagnostic(`${delivered.length - LINES} duplicate lines in ${dupRuns.length} runs (${dupRuns.map(([f, l]) => `${f}-${l}`).join(', ') || 'none'}); A had delivered ${atKill} lines at the kill; A's chunks failed in flight: ${JSON.stringify(Object.fromEntries(aLost))}`);
+  t.diagnostic(`${delivered.length - LINES} duplicate lines in ${dupRuns.length} runs (${dupRuns.map(([f, l]) => `${f}-${l}`).join(', ') || 'none'}); A had delivered ${atKill} lines at the kill, ${inFlight} chunk(s) in flight; A's failed sends by cause: ${JSON.stringify(aFailed)}`);
   // One kill: a line may be re-sent by A (its ack lost) and re-written by B (its file output's OK not recorded): three copies at most.
   const most = [...copies.values()].reduce((m, c) => Math.max(m, c), 0);
   assert.ok(most <= 3, `a line ${most} times`);
