@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { mockClusterBinary } from '../test/kafka/mock-binary.ts';
+import { EventTime, ForwardClient, pack } from '../test/helpers/forward.ts';
 import type { ProbeRecord } from './cpu-probe.ts';
 
 const BENCH_DIR = import.meta.dirname;
@@ -1044,6 +1045,133 @@ function reloadUnderLoad(): Scenario {
   };
 }
 
+// ---------------------------------------------------------------- forward → null
+
+/** Lines per PackedForward frame the load generator sends (about 200 KiB of entries). */
+const FORWARD_FRAME_LINES = 1000;
+/** Frames the load generator keeps unacknowledged, as out_forward with require_ack_response does. */
+const FORWARD_WINDOW = 4;
+
+/**
+ * A load generator in the bench process sends the bench file as
+ * PackedForward frames ({log: line}, EventTime), each with option.chunk, over
+ * loopback to a forward input (memory storage) → null, keeping
+ * FORWARD_WINDOW frames unacknowledged. The frames are built before the
+ * host starts. Once every frame is acked (its events are stored), the host
+ * gets SIGTERM and delivers what is pending. The generator's CPU is its
+ * own (bench process), reported apart, not in CPU s.
+ */
+function forwardNull(): Scenario {
+  return {
+    name: 'forward-null',
+    description: `PackedForward frames of ${FORWARD_FRAME_LINES} lines with acks (${FORWARD_WINDOW} unacked at a time) over loopback → forward input → null, memory storage`,
+    columns: [
+      { key: 'run', header: 'run', format: String },
+      { key: 'lines', header: 'lines', format: int },
+      { key: 'frames', header: 'frames', format: int },
+      { key: 'wallS', header: 'wall s', format: fixed(2) },
+      { key: 'sendS', header: 'first frame→last ack s', format: fixed(2) },
+      { key: 'linesPerS', header: 'acked lines/s', format: int },
+      { key: 'cpuS', header: 'CPU s', format: fixed(2) },
+      { key: 'linesPerCpuS', header: 'lines/CPU-s', format: int },
+      { key: 'hostCpuS', header: 'host CPU s', format: fixed(2) },
+      { key: 'pluginCpuS', header: 'plugin CPU s', format: fixed(2) },
+      { key: 'clientCpuS', header: 'client CPU s', format: fixed(2) },
+      { key: 'hostRssMiB', header: 'host peak RSS MiB', format: fixed(0) },
+    ],
+    bestBy: { key: 'linesPerCpuS', higher: true },
+    async setup(opts) {
+      const text = readFileSync(logFile(opts.lines), 'latin1');
+      const frames: { chunk: string; bytes: Buffer }[] = [];
+      let start = 0;
+      let line = 0;
+      const base = Math.floor(Date.UTC(2025, 0, 1) / 1000);
+      while (start < text.length) {
+        const parts: Buffer[] = [];
+        for (let i = 0; i < FORWARD_FRAME_LINES && start < text.length; i++, line++) {
+          const nl = text.indexOf('\n', start);
+          const end = nl === -1 ? text.length : nl;
+          parts.push(pack([new EventTime(base + Math.floor(line / 1000), (line % 1000) * 1_000_000), { log: text.slice(start, end) }]));
+          start = end + 1;
+        }
+        const chunk = `f${frames.length}`;
+        frames.push({ chunk, bytes: pack(['bench', Buffer.concat(parts), { chunk, size: parts.length }]) });
+      }
+      const config = [
+        '# Written by bench/run.ts (scenario forward-null).',
+        'service:',
+        '  log_level: info',
+        '  grace: 60',
+        'pipeline:',
+        '  inputs:',
+        '    - name: forward',
+        '      listen: 127.0.0.1',
+        '      port: 0',
+        '  outputs:',
+        ...NULL_OUTPUT.output,
+        '',
+      ].join('\n');
+      return async (index) => {
+        let sendS = Number.NaN;
+        let clientCpuS = Number.NaN;
+        const run = await runHost(config, opts, {
+          async drive(host) {
+            const listening = await host.waitForLog((l) => l.msg === 'forward input listening', 'forward input listening', 120_000);
+            const client = await ForwardClient.connect(listening.port as number);
+            const t0 = performance.now();
+            const cpu0 = process.cpuUsage();
+            let next = 0;
+            let acked = 0;
+            await new Promise<void>((resolve, reject) => {
+              const pump = () => {
+                while (next < frames.length && next - acked < FORWARD_WINDOW) {
+                  const f = frames[next++]!;
+                  client.ack(f.chunk).then(() => {
+                    acked++;
+                    host.note = `${acked.toLocaleString('en')} of ${frames.length.toLocaleString('en')} frames acked`;
+                    if (acked === frames.length) resolve();
+                    else pump();
+                  }, reject);
+                  client.socket.write(f.bytes);
+                }
+              };
+              pump();
+            });
+            sendS = (performance.now() - t0) / 1000;
+            const cpu = process.cpuUsage(cpu0);
+            clientCpuS = (cpu.user + cpu.system) / 1e6;
+            await client.end();
+            process.kill(host.pid, 'SIGTERM');
+            await host.exit;
+          },
+        });
+        checkExit(run);
+        const stopped = run.logs.find((l) => l.msg === 'sluice stopped');
+        const delivered = (stopped?.delivered as { [k: string]: unknown } | undefined) ?? {};
+        if (Object.values(delivered).length === 0 || Object.values(delivered).some((n) => n !== opts.lines)) {
+          throw new BenchError(`expected ${opts.lines} records delivered to the output, the host reported ${JSON.stringify(stopped?.delivered)}`);
+        }
+        for (const c of complaints(run)) progress(`host said: ${c}`);
+        const host = run.probes.find((p) => p.pid === run.hostPid);
+        return {
+          run: index + 1,
+          lines: opts.lines,
+          frames: frames.length,
+          wallS: run.wallS,
+          sendS,
+          linesPerS: opts.lines / sendS,
+          cpuS: run.cpuS,
+          linesPerCpuS: opts.lines / run.cpuS,
+          hostCpuS: host?.cpuS ?? Number.NaN,
+          pluginCpuS: host ? run.cpuS - host.cpuS : Number.NaN,
+          clientCpuS,
+          hostRssMiB: host?.maxRssMiB ?? Number.NaN,
+        };
+      };
+    },
+  };
+}
+
 const SCENARIOS: Scenario[] = [
   // The first entry is the default scenario.
   tailNull('tail-null', 'tail a file from its head to EOF → bundled null output, memory storage; the host\'s throughput alone', { type: 'memory' }),
@@ -1066,6 +1194,7 @@ const SCENARIOS: Scenario[] = [
   }),
   tailKafka(),
   reloadUnderLoad(),
+  forwardNull(),
 ];
 
 // ---------------------------------------------------------------- report

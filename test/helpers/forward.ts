@@ -32,6 +32,25 @@ export function gzipMembers(data: Buffer, members = 1): Buffer {
 
 export const chunkId = () => randomBytes(12).toString('base64');
 
+/**
+ * A PackedForward frame [tag, entries, option]: the entries as bin, or as
+ * str (older Fluentd clients) with the same bytes; gzipped in `members`
+ * members with compress.
+ */
+export function packedFrame(tag: string, entries: Entry[], opts: { compress?: boolean; members?: number; str?: boolean; chunk?: string } = {}): Buffer {
+  const raw = packEntries(entries);
+  const data = opts.compress ? gzipMembers(raw, opts.members) : raw;
+  const option: { [k: string]: unknown } = { size: entries.length };
+  if (opts.chunk) option.chunk = opts.chunk;
+  if (opts.compress) option.compressed = 'gzip';
+  if (!opts.str) return pack([tag, data, option]);
+  // msgpackr would write a string's characters as UTF-8: the header is written by hand instead.
+  const head = Buffer.alloc(5);
+  head[0] = 0xdb;
+  head.writeUInt32BE(data.length, 1);
+  return Buffer.concat([Buffer.from([0x93]), pack(tag), head, data, pack(option)]);
+}
+
 export class ForwardClient {
   readonly socket: Socket;
   /** Every value the server sent, in order (acks, HELO, PONG). */
@@ -42,6 +61,8 @@ export class ForwardClient {
   readonly closed: Promise<void>;
   /** Set once the socket had an error (reset). */
   error: Error | undefined;
+  /** The client's port, which the server logs as the peer's (kept: a closed socket forgets it). */
+  localPort = 0;
 
   private constructor(socket: Socket) {
     this.socket = socket;
@@ -50,12 +71,16 @@ export class ForwardClient {
     socket.on('data', (data: Buffer) => this.read(data));
   }
 
-  static connect(port: number, opts: { host?: string; tls?: { ca: Buffer | string } } = {}): Promise<ForwardClient> {
+  /** To 127.0.0.1 (or opts.host) at port, or to the unix socket at opts.path. */
+  static connect(port: number, opts: { host?: string; path?: string; tls?: { ca: Buffer | string } } = {}): Promise<ForwardClient> {
     const host = opts.host ?? '127.0.0.1';
     return new Promise((resolve, reject) => {
       const socket: Socket = opts.tls
         ? tlsConnect({ host, port, ca: opts.tls.ca, servername: 'localhost' }, () => resolve(client))
-        : netConnect(port, host, () => resolve(client));
+        : opts.path
+          ? netConnect(opts.path, () => resolve(client))
+          : netConnect(port, host, () => resolve(client));
+      socket.once('connect', () => (client.localPort = socket.localPort!));
       const client = new ForwardClient(socket);
       socket.once('error', reject);
     });
@@ -105,14 +130,10 @@ export class ForwardClient {
   }
 
   /** Sends a PackedForward frame with a chunk id (gzipped with compress) and waits for its ack. */
-  async packed(tag: string, entries: Entry[], opts: { compress?: boolean; members?: number; bin?: boolean } = {}): Promise<string> {
+  async packed(tag: string, entries: Entry[], opts: { compress?: boolean; members?: number; str?: boolean } = {}): Promise<string> {
     const chunk = chunkId();
-    const raw = packEntries(entries);
-    const data = opts.compress ? gzipMembers(raw, opts.members) : raw;
-    const option: { [k: string]: unknown } = { chunk, size: entries.length };
-    if (opts.compress) option.compressed = 'gzip';
     const acked = this.ack(chunk);
-    await this.write(pack([tag, opts.bin === false ? data.toString('latin1') : data, option]));
+    await this.write(packedFrame(tag, entries, { ...opts, chunk }));
     await acked;
     return chunk;
   }

@@ -7,13 +7,12 @@
 // client sends those again.
 import type { Socket } from 'node:net';
 import { Packr } from 'msgpackr';
-import { decodeFrame, type DecodedFrame } from './frame.ts';
+import { ForwardDecoder, type EventsFrame } from './decoder.ts';
 import type { ServerHandshake } from './handshake.ts';
-import { FrameReader } from './reader.ts';
 
-export type EventsFrame = Extract<DecodedFrame, { kind: 'events' }>;
+export type { EventsFrame };
 
-export type CloseReason = 'malformed' | 'too_large' | 'bad_gzip' | 'unsupported' | 'auth_failed' | 'handshake' | 'internal';
+export type CloseReason = 'malformed' | 'too_large' | 'bad_gzip' | 'unsupported' | 'auth_failed' | 'handshake';
 
 /** What a connection needs from its input. */
 export interface ConnectionOwner {
@@ -43,15 +42,12 @@ export class ForwardConnection {
   readonly socket: Socket;
   readonly peer: string;
   private readonly owner: ConnectionOwner;
-  private readonly reader: FrameReader;
+  private readonly reader: ForwardDecoder;
   private handshake: ServerHandshake | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   /** Acks written in frame order: each waits for the one before it. */
   private acks: Promise<void> = Promise.resolve();
-  /** Frames taken and not yet stored (or failed). */
-  private unstored = 0;
   private closing = false;
-  private held = false;
   readonly closed: Promise<void>;
 
   constructor(socket: Socket, peer: string, owner: ConnectionOwner, handshake: ServerHandshake | undefined) {
@@ -59,10 +55,11 @@ export class ForwardConnection {
     this.peer = peer;
     this.owner = owner;
     this.handshake = handshake;
-    this.reader = new FrameReader(owner.maxFrameBytes, {
-      frame: (buf, start, end, offset) => this.frame(buf, start, end, offset),
-      error: (offset, error, tooLarge) => this.refuse(tooLarge ? 'too_large' : 'malformed', error, { offset }),
+    this.reader = new ForwardDecoder(owner.maxFrameBytes, {
+      events: (frame, offset, start) => this.frame(frame, offset, start),
+      error: (reason, offset, error) => this.refuse(reason, error, { offset }),
     });
+    if (handshake) this.reader.intercept = (buf, start, end, offset) => this.ping(buf, start, end, offset);
     this.closed = new Promise((r) => socket.once('close', () => r()));
     socket.on('data', (data: Buffer) => {
       // Closing: what comes is read and dropped, so the peer is not reset before it has its acks.
@@ -88,23 +85,14 @@ export class ForwardConnection {
 
   /** Stops reading (backpressure): the peer's writes block once the kernel's buffers are full. */
   pause(): void {
-    this.held = true;
     if (!this.closing) this.socket.pause();
   }
 
   resume(): void {
-    this.held = false;
     this.socket.resume();
   }
 
-  private frame(buf: Buffer, start: number, end: number, offset: number): boolean {
-    if (this.handshake) return this.ping(buf, start, end, offset);
-    const f = decodeFrame(buf, start, end, this.owner.maxFrameBytes);
-    if (f.kind === 'heartbeat') return true;
-    if (f.kind === 'error') {
-      this.refuse(f.reason, f.error, { offset: offset + (f.at - start) });
-      return false;
-    }
+  private frame(f: EventsFrame, offset: number, start: number): boolean {
     let stored: Promise<void>;
     try {
       stored = this.owner.take(f, this, offset, start);
@@ -114,17 +102,14 @@ export class ForwardConnection {
       this.close();
       return false;
     }
-    this.unstored++;
     const chunk = f.chunk instanceof Uint8Array ? Buffer.from(f.chunk) : f.chunk;
     const previous = this.acks;
     this.acks = stored.then(
       async () => {
-        this.unstored--;
         await previous;
         if (chunk !== undefined) this.write(packr.pack({ ack: chunk }));
       },
       (err: Error) => {
-        this.unstored--;
         this.owner.log.error({ peer: this.peer, offset, err: err.message }, 'forward input could not store a frame; the connection is closed without acknowledging it');
         this.close();
       },
@@ -141,6 +126,7 @@ export class ForwardConnection {
       return false;
     }
     this.handshake = undefined;
+    this.reader.intercept = undefined;
     this.owner.log.debug({ peer: this.peer, hostname: r.hostname, ...(r.username ? { username: r.username } : {}) }, 'forward client authenticated');
     return true;
   }
@@ -186,14 +172,5 @@ export class ForwardConnection {
     const dropped = this.closing ? 0 : this.reader.pending;
     this.close();
     return dropped;
-  }
-
-  /** Frames whose events are written but not stored yet. */
-  get waiting(): number {
-    return this.unstored;
-  }
-
-  get paused(): boolean {
-    return this.held;
   }
 }

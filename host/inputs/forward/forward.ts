@@ -67,12 +67,13 @@ export class ForwardInput implements Input, ConnectionOwner {
     this.security = handshake
       ? { sharedKey: cfg.shared_key, selfHostname: cfg.self_hostname, users: new Map(cfg['security.users'].map((u) => splitUser(u))) }
       : undefined;
+    // Half-open: a client that closes its side right after its last frames still gets their acks (the connection ends once they are written).
     if (tlsFiles) {
-      this.server = createTlsServer({ cert: tlsFiles.cert, key: tlsFiles.key, passphrase: cfg['tls.key_passwd'] || undefined }, (s) => this.accept(s));
+      this.server = createTlsServer({ cert: tlsFiles.cert, key: tlsFiles.key, passphrase: cfg['tls.key_passwd'] || undefined, allowHalfOpen: true }, (s) => this.accept(s));
       // A client that fails the TLS handshake never becomes a connection: logged, nothing else.
       this.server.on('tlsClientError', (err: Error, s: TLSSocket) => ctx.log.debug({ peer: peerOf(s, 'tls'), err: err.message }, 'forward input: TLS handshake failed'));
     } else {
-      this.server = createServer((s) => this.accept(s));
+      this.server = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
     }
     this.server.on('error', (err) => ctx.log.error({ err: err.message }, 'forward input: server error'));
   }
@@ -156,7 +157,7 @@ export class ForwardInput implements Input, ConnectionOwner {
     for (const c of this.connections) dropped += c.drainAndClose();
     if (dropped) this.ctx.log.warn({ bytes: dropped }, 'forward input stopped with clients in the middle of frames; those frames are not stored nor acknowledged (clients that wait for acks send them again)');
     // Frames written so far are stored now, and their acks go out.
-    this.batches.flush();
+    this.batches.close();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all([...this.connections].map((c) => c.closed)),
@@ -235,7 +236,9 @@ export const forward: InputKind = {
   },
   repeatable: ['security.users'],
   create(cfg, ctx) {
-    const c = cfg as ForwardConfig;
+    // The loader gives repeatable keys as a list; anything else may give one value or none.
+    const users: unknown = cfg['security.users'];
+    const c = { ...cfg, 'security.users': users === undefined ? [] : Array.isArray(users) ? users.map(String) : [String(users)] } as ForwardConfig;
     if (c.port > 65535) throw new Error(`port: must be at most 65535, got ${c.port}`);
     for (const u of c['security.users']) if (!/^\s*\S+\s+\S/.test(u)) throw new Error('security.users: each must be "USER PASSWORD"');
     if (c['security.users'].length && !c.shared_key && !c.empty_shared_key) throw new Error('security.users: needs shared_key (or empty_shared_key: true): users are checked in the shared-key handshake');

@@ -128,7 +128,7 @@ function decode(buf: Buffer, start: number, end: number, maxInflated: number): D
     }
     const events: EventRef[] = [];
     const rejected: Rejected[] = [];
-    takeRecord(buf, at[2]!, n === 4 ? at[3]! : end, at[1]!, event, events, rejected);
+    takeRecord(buf, at[2]!, n === 4 ? at[3]! : end, at[1]!, event, events, rejected, false);
     return { kind: 'events', mode: 'Message', tag, chunk: option.chunk, src: buf, inflated: false, events, rejected };
   }
   if (n > 3) throw new Bad(start, `a Forward or PackedForward frame is [tag, entries, option?], got an array of ${n}`);
@@ -239,8 +239,10 @@ function readTime(buf: Buffer, pos: number, end: number, event: EventRef): void 
 
 /** One entry [time, record] or [[time, metadata], record] at pos; returns where the next one starts. */
 function readEntry(buf: Buffer, pos: number, end: number, events: EventRef[], rejected: Rejected[]): number {
-  const entryEnd = skip(buf, pos, end);
+  // One walk of the whole entry says whether its record and metadata are safe to copy as they are.
+  const entryEnd = inspect(buf, pos, end);
   if (entryEnd < 0) throw new Bad(pos, 'an entry is cut off or is not MessagePack');
+  const safeEntry = isSafe();
   const head = peek(buf, pos, entryEnd)!;
   if (head.kind !== KIND_ARRAY || head.items !== 2) throw new Bad(pos, `expected an entry [time, record], got ${describe(buf, pos, entryEnd)}`);
   const event: EventRef = { sec: 0, nsec: 0, metaStart: 0, metaEnd: 0, recStart: 0, recEnd: 0 };
@@ -260,19 +262,27 @@ function readEntry(buf: Buffer, pos: number, end: number, events: EventRef[], re
   } else {
     readTime(buf, t, recAt, event);
   }
-  takeRecord(buf, recAt, entryEnd, pos, event, events, rejected);
+  takeRecord(buf, recAt, entryEnd, pos, event, events, rejected, safeEntry);
   return entryEnd;
 }
 
-/** Checks the record at pos (ending at end): kept in `events`, or refused into `rejected`. */
-function takeRecord(buf: Buffer, pos: number, end: number, entryAt: number, event: EventRef, events: EventRef[], rejected: Rejected[]): void {
-  const recEnd = skip(buf, pos, end);
+/**
+ * Checks the record buf[pos, recEnd): kept in `events`, or refused into
+ * `rejected`. knownSafe: a walk of the whole entry found nothing that needs
+ * a closer look.
+ */
+function takeRecord(buf: Buffer, pos: number, recEnd: number, entryAt: number, event: EventRef, events: EventRef[], rejected: Rejected[], knownSafe: boolean): void {
+  const end = recEnd;
   if (peek(buf, pos, end)!.kind !== KIND_MAP) {
     rejected.push({ reason: 'not_a_map', at: entryAt, error: `the record is ${describe(buf, pos, end)}, not a map` });
     return;
   }
   event.recStart = pos;
   event.recEnd = recEnd;
+  if (knownSafe) {
+    events.push(event);
+    return;
+  }
   if (event.metaEnd > event.metaStart && !safe(buf, event.metaStart, event.metaEnd)) {
     const meta = decodeMap(buf, event.metaStart, event.metaEnd);
     if (meta === undefined) {
@@ -301,6 +311,11 @@ function takeRecord(buf: Buffer, pos: number, end: number, entryAt: number, even
  */
 function safe(buf: Buffer, start: number, end: number): boolean {
   inspect(buf, start, end);
+  return isSafe();
+}
+
+/** What the last walk saw is safe to copy as it is (an entry is one level deeper than its record). */
+function isSafe(): boolean {
   return !walked.ext && !walked.nonStrKey && walked.depth <= DEEP;
 }
 

@@ -129,7 +129,7 @@ const u32 = (buf: Uint8Array, at: number) => ((buf[at]! << 24) >>> 0) + ((buf[at
 
 /** What `inspect` saw in the last value it walked. */
 export const walked = {
-  /** An extension value somewhere (only EventTime-free, ext-free values are known to decode everywhere). */
+  /** An extension value other than EventTime (type 0, 8 bytes): a decoder may not know it. */
   ext: false,
   /** A map key that is not a string (a number, nil, ...). */
   nonStrKey: false,
@@ -163,7 +163,7 @@ export function inspect(buf: Uint8Array, pos: number, end: number): number {
         if (hKind === KIND_ARRAY || hKind === KIND_MAP) walked.containerKey = true;
       }
     }
-    if (hKind === KIND_EXT) walked.ext = true;
+    if (hKind === KIND_EXT && !(hPayload === 8 && buf[pos + hLen - 1] === 0)) walked.ext = true;
     const next = pos + hLen + hPayload;
     if (next > end) return -1;
     pos = next;
@@ -213,6 +213,8 @@ export type ScanResult =
 export class FrameScanner {
   /** Bytes of the value already walked, from its start. */
   private rel = 0;
+  /** Bytes the value is known to take at least, from what its headers declare (after a 'more'). */
+  need = 0;
   private readonly left: number[] = [];
   private readonly maxBytes: number;
 
@@ -222,6 +224,7 @@ export class FrameScanner {
 
   reset(): void {
     this.rel = 0;
+    this.need = 0;
     this.left.length = 0;
   }
 
@@ -239,14 +242,24 @@ export class FrameScanner {
     const limit = start + this.maxBytes;
     const left = this.left;
     let pos = start + this.rel;
+    let need: number;
     for (;;) {
-      if (pos >= end) break;
+      if (pos >= end) {
+        need = pos + 1;
+        break;
+      }
       const h = header(buf, pos, end);
-      if (h === NEED_MORE) break;
+      if (h === NEED_MORE) {
+        need = pos + hLen;
+        break;
+      }
       if (h === INVALID) return { status: 'error', at: pos, error: 'byte 0xc1 is not MessagePack', tooLarge: false };
       const next = pos + hLen + hPayload;
       if (next > limit) return this.tooLarge(pos, start);
-      if (next > end) break;
+      if (next > end) {
+        need = next;
+        break;
+      }
       pos = next;
       if (hItems > 0) {
         if (hItems > limit - pos) return this.tooLarge(pos, start);
@@ -267,6 +280,7 @@ export class FrameScanner {
       }
     }
     this.rel = pos - start;
+    this.need = need - start;
     if (end - start > this.maxBytes) return this.tooLarge(pos, start);
     return { status: 'more' };
   }

@@ -80,7 +80,9 @@ export class FrameReader {
     if (buf === this.acc) {
       if (start > 0) this.acc.copyWithin(0, start, len);
     } else if (rest > 0) {
-      if (this.acc.length < rest) this.acc = Buffer.allocUnsafe(Math.max(rest, 64 * 1024));
+      // Room for what the frame's headers say it takes, so its next reads need no regrowth.
+      const want = Math.max(rest, this.scanner.need);
+      if (this.acc.length < want) this.acc = Buffer.allocUnsafe(Math.max(want, 64 * 1024));
       data.copy(this.acc, 0, start, len);
     }
     this.accLen = rest;
@@ -92,8 +94,8 @@ export class FrameReader {
   private append(data: Buffer): void {
     const need = this.accLen + data.length;
     if (this.acc.length < need) {
-      // Doubling: a frame that comes in many reads is copied about twice in all.
-      const grown = Buffer.allocUnsafe(Math.max(need, this.acc.length * 2));
+      // Doubling (or what the frame's headers say it takes): a frame that comes in many reads is copied about twice in all.
+      const grown = Buffer.allocUnsafe(Math.max(need, this.acc.length * 2, this.scanner.need));
       this.acc.copy(grown, 0, 0, this.accLen);
       this.acc = grown;
     }

@@ -175,7 +175,7 @@ export class HttpInput implements Input {
     // Requests whose events are written get their answer now; any other
     // gets 503 from here on, those still sending their body at once:
     // nothing more is written.
-    this.batches.flush();
+    this.batches.close();
     for (const [req, res] of this.reading) this.refusing(req, res);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);

@@ -21,6 +21,12 @@ interface Batch {
 export class StoredBatches {
   private readonly ctx: InputContext;
   private current: Batch | undefined;
+  /**
+   * The last batch's writers, for the next one: a busy tag's next chunk
+   * starts at the size its last one had, where a new writer would start
+   * small and grow by copying. Writers a batch does not use are dropped.
+   */
+  private kept = new Map<string, ChunkWriter>();
 
   constructor(ctx: InputContext) {
     this.ctx = ctx;
@@ -45,7 +51,12 @@ export class StoredBatches {
   writer(tag: string): ChunkWriter {
     const batch = (this.current ??= this.open());
     let w = batch.writers.get(tag);
-    if (!w) batch.writers.set(tag, (w = this.ctx.store.writer(this.ctx.account, tag)));
+    if (!w) {
+      w = this.kept.get(tag);
+      if (w) this.kept.delete(tag);
+      else w = this.ctx.store.writer(this.ctx.account, tag);
+      batch.writers.set(tag, w);
+    }
     return w;
   }
 
@@ -61,11 +72,13 @@ export class StoredBatches {
     return { writers: new Map(), waiters: [] };
   }
 
-  /** Seals the current batch's chunks now (stop() calls it; otherwise the next turn of the event loop). */
+  /** Seals the current batch's chunks now (stop() calls it through close(); otherwise the next turn of the event loop). */
   flush(): void {
     const batch = this.current;
     if (!batch) return;
     this.current = undefined;
+    for (const w of this.kept.values()) this.ctx.store.dropWriter(w);
+    this.kept = batch.writers;
     let left = batch.writers.size;
     const stored = () => {
       if (--left === 0) for (const w of batch.waiters) w.resolve();
@@ -77,16 +90,26 @@ export class StoredBatches {
         // timer) were stored as they were sealed: ChunkStore.accept stores
         // before it returns. So the last chunk's onStored is the writer's.
         if (w.openEvents === 0) {
-          this.ctx.store.dropWriter(w);
           stored();
           continue;
         }
         w.onStored = stored;
-        this.ctx.store.dropWriter(w);
+        try {
+          w.seal();
+        } finally {
+          w.onStored = undefined;
+        }
       }
     } catch (err) {
       // A filter that throws: the requests are told, not left waiting.
       for (const w of batch.waiters) w.reject(err as Error);
     }
+  }
+
+  /** At a stop: seals the current batch (its requests get their answers) and lets go of every writer. */
+  close(): void {
+    this.flush();
+    for (const w of this.kept.values()) this.ctx.store.dropWriter(w);
+    this.kept.clear();
   }
 }
