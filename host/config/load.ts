@@ -25,7 +25,7 @@ import { ConfigIssue, Locator, entryOf, formatPath, plain, sortIssues, type At, 
 
 export { ConfigIssue, formatPath, sortIssues, type KeyPath };
 
-export const BUNDLED_PLUGINS = ['stdout', 'file', 'null', 'counter', 'kafka'];
+export const BUNDLED_PLUGINS = ['stdout', 'file', 'null', 'counter', 'kafka', 'forward'];
 
 export interface InputConfig {
   kind: string;

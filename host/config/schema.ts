@@ -33,7 +33,7 @@ export const INPUT_COMMON_SPEC: ConfigSpec = {
 };
 
 export const OUTPUT_COMMON_SPEC: ConfigSpec = {
-  name: { type: 'string', required: true, description: 'Plugin: a bundled one (stdout, file, null, counter) or a key of plugins:' },
+  name: { type: 'string', required: true, description: 'Plugin: a bundled one (stdout, file, null, counter, kafka, forward) or a key of plugins:' },
   alias: { type: 'string', description: 'Instance name in logs and metrics (default: <name>.<index>)' },
   match: { type: 'string', description: 'Tags to deliver, with * as wildcard' },
   match_regex: { type: 'string', description: 'Tags to deliver, as a regular expression' },

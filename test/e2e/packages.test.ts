@@ -1,12 +1,12 @@
 // What users install: `npm pack` of both packages, installed with the
 // system's npm into empty projects outside the checkout, then used from there
 // as a user and as a plugin author would.
-import { before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join, relative } from 'node:path';
 import { execa } from 'execa';
-import { ROOT, tempDir } from '../helpers/sluice.ts';
+import { ROOT, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 import { consumeAll, startMockCluster } from '../helpers/kafka.ts';
 
 const VERSION: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
@@ -53,8 +53,19 @@ before(async () => {
   assert.ok(existsSync(tarballs.sluice) && existsSync(tarballs.sdk), `npm pack made ${readdirSync(dest).join(', ')}`);
 });
 
-test('the packed packages install into an empty project and run there: sluice with bundled plugins (kafka too) and a plugin built on the SDK alone', async () => {
+test('the packed packages install into an empty project and run there: sluice with bundled plugins (kafka and forward too) and a plugin built on the SDK alone', async () => {
   const kafka = await startMockCluster({ brokers: 1, topics: [{ name: 'packed' }] });
+  // The forward output's receiver: a sluice from the checkout, with the forward input.
+  const receiverDir = tempDir('sluice-forward-receiver-');
+  const receiver = Sluice.run(writeConfig(receiverDir, `
+pipeline:
+  inputs:
+    - { name: forward, listen: 127.0.0.1, port: 0 }
+  outputs:
+    - { name: file, match: '*', path: ${join(receiverDir, 'forwarded.jsonl')} }
+`));
+  after(() => receiver.kill());
+  const { port: forwardPort } = await receiver.waitForLog((l) => l.msg === 'forward input listening', 'the forward receiver to listen');
   const project = tempDir('sluice-user-');
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', private: true, type: 'module' }));
   must(await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarballs.sdk, tarballs.sluice], project, SYSTEM_PATH));
@@ -115,6 +126,10 @@ pipeline:
       match: '*'
       brokers: ${kafka.bootstrap}
       topic: packed
+    - name: forward
+      match: '*'
+      port: ${forwardPort}
+      require_ack_response: on
 `);
   const r = await run('npx', ['sluice', 'run', '-c', 'sluice.yaml'], project);
   must(r);
@@ -125,6 +140,10 @@ pipeline:
   const produced = await consumeAll(kafka.bootstrap, 'packed');
   assert.equal(produced.length, 50);
   assert.equal(JSON.parse(produced[0]!.payload!).message, 'hello');
+  // Acknowledged means stored by the receiver; its file output writes them soon after.
+  const forwarded = join(receiverDir, 'forwarded.jsonl');
+  await waitFor(() => existsSync(forwarded) && readFileSync(forwarded, 'utf8').split('\n').filter(Boolean).length >= 50, '50 events forwarded', { progress: () => existsSync(forwarded) && readFileSync(forwarded, 'utf8').length });
+  assert.deepEqual(readFileSync(forwarded, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).message), Array(50).fill('hello'));
 });
 
 test('sluice plugin new writes a project that installs from the tarballs, passes its own test, typechecks, builds, and passes sluice plugin check', async () => {

@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIXTURES, MAIN, ROOT, runCommand, tempDir } from '../helpers/sluice.ts';
+import { FIXTURES, MAIN, ROOT, Sluice, runCommand, tempDir, writeConfig } from '../helpers/sluice.ts';
 import { RULES, checkPlugin, formatResults, type RuleResult } from '../../host/plugin-kit/check.ts';
 import { MODES, type Mode } from '../fixtures/plugins/broken/modes.ts';
 
@@ -97,6 +97,25 @@ describe('sluice plugin check', { concurrency: 4 }, () => {
       assertPasses(got, []);
       assert.match(readFileSync(path, 'utf8'), /sluice plugin check 1/, 'the checker\'s events were written');
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the bundled forward plugin passes, against a sluice forward input (acks on)', async () => {
+    const dir = tempDir();
+    // The receiver takes the checker's 10 MiB chunk in one frame.
+    const receiver = Sluice.run(writeConfig(dir, `
+pipeline:
+  inputs:
+    - { name: forward, listen: 127.0.0.1, port: 0, buffer_max_size: 32M }
+  outputs:
+    - { name: 'null', match: '*' }
+`));
+    try {
+      const { port } = await receiver.waitForLog((l) => l.msg === 'forward input listening', 'the receiver to listen');
+      assertPasses(await check([join(ROOT, 'plugins/forward/main.ts')], [`port=${port}`, 'require_ack_response=on']), NO_REQUIRED_KEY);
+    } finally {
+      receiver.kill();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -114,7 +114,7 @@ const CASES: Case[] = [
   {
     title: 'unknown output plugin', fixture: 'unknown-output-plugin.yaml',
     line: 6, col: 13, path: 'pipeline.outputs[0].name',
-    message: 'unknown plugin "elasticsearch": not bundled (stdout, file, null, counter, kafka) and not declared under plugins:',
+    message: 'unknown plugin "elasticsearch": not bundled (stdout, file, null, counter, kafka, forward) and not declared under plugins:',
   },
   {
     title: 'plugins: command that does not exist', fixture: 'plugin-command-missing.yaml',
