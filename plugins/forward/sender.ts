@@ -8,11 +8,10 @@
 // chunk opens a new one. A receiver that answers its HELO with keepalive
 // false gets one connection per chunk (the others open their own meanwhile).
 import type { Logger } from 'pino';
-import { EventDecodeError, error, ok, retry, type Chunk, type FlushAnswer, type MetricSample } from '../../sdk/src/index.ts';
+import { EventDecodeError, error, Histogram, ok, retry, type Chunk, type FlushAnswer, type MetricSample } from '../../sdk/src/index.ts';
 import { Connection } from './connection.ts';
 import { SendError, type ErrorKind } from './errors.ts';
 import { buildFrame, type Frame } from './frame.ts';
-import { Histogram } from './histogram.ts';
 import type { Settings } from './options.ts';
 
 /** How many times one chunk looks for a connection that takes it (a single-use one may be claimed by another chunk first). */

@@ -5,10 +5,9 @@
 // ERROR over RETRY. Bytes held here are bounded by max_buffered_bytes.
 import { Producer, type ProducerOptions } from '@platformatic/kafka';
 import type { Logger } from 'pino';
-import { decodeEvents, decodeEventsFrom, error, EventDecodeError, ok, retry, type Chunk, type Event, type FlushAnswer, type MetricSample } from '../../sdk/src/index.ts';
+import { decodeEvents, decodeEventsFrom, error, EventDecodeError, Histogram, ok, retry, type Chunk, type Event, type FlushAnswer, type MetricSample } from '../../sdk/src/index.ts';
 import { Encoder, jsonValue, messageBytes, type Message } from './encode.ts';
 import { classify } from './errors.ts';
-import { Histogram } from './histogram.ts';
 import type { Settings } from './options.ts';
 
 /** How long a chunk waits for room under max_buffered_bytes before it is answered RETRY... */

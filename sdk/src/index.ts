@@ -2,6 +2,7 @@
 export { serve, ok, retry, error, ConfigureError } from './serve.ts';
 export type { Chunk, FlushAnswer, OutputPlugin, PluginContext, MetricSample } from './serve.ts';
 export { toJsonLine } from './codec/json-lines.ts';
+export { Histogram } from './histogram.ts';
 export { EventTime, encodeEvent, encodeEvents, decodeEvents, decodeEventsFrom, EventDecodeError } from './codec/events.ts';
 export type { Event, Record } from './codec/events.ts';
 export type { ConfigSpec, KeySpec, KeyType } from './config-spec.ts';

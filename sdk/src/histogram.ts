@@ -1,6 +1,6 @@
 // A Prometheus-style histogram as Metrics RPC samples: cumulative
-// <name>_bucket{le} series, _sum and _count.
-import type { MetricSample } from '../../sdk/src/index.ts';
+// <name>_bucket{le} series, _sum and _count, for a plugin's metrics() hook.
+import type { MetricSample } from './serve.ts';
 
 export class Histogram {
   private readonly name: string;
