@@ -14,6 +14,7 @@ import type { Input, InputContext, InputKind } from '../input.ts';
 import { InputStartError } from '../input.ts';
 import { listen } from '../net/listen.ts';
 import { RateLimitedWarning } from '../net/rate-limited.ts';
+import { ReadGate } from '../net/read-gate.ts';
 import { StoredBatches } from '../net/stored-batches.ts';
 import { ForwardConnection, type CloseReason, type ConnectionOwner, type EventsFrame } from './connection.ts';
 import { writeEvents } from './encode.ts';
@@ -51,8 +52,7 @@ export class ForwardInput implements Input, ConnectionOwner {
   private readonly refuseWarnings = new Map<string, RateLimitedWarning>();
   readonly maxFrameBytes: number;
   readonly log: InputContext['log'];
-  /** Connections are paused for backpressure. */
-  private held = false;
+  private readonly gate: ReadGate;
   private stopping = false;
   private nextUnixPeer = 1;
 
@@ -63,6 +63,7 @@ export class ForwardInput implements Input, ConnectionOwner {
     this.maxFrameBytes = cfg.buffer_max_size;
     this.batches = new StoredBatches(ctx);
     this.rejectWarning = new RateLimitedWarning(ctx.log);
+    this.gate = new ReadGate(ctx.account, this.connections);
     const handshake = cfg.shared_key !== '' || cfg.empty_shared_key || cfg['security.users'].length > 0;
     this.security = handshake
       ? { sharedKey: cfg.shared_key, selfHostname: cfg.self_hostname, users: new Map(cfg['security.users'].map((u) => splitUser(u))) }
@@ -97,7 +98,7 @@ export class ForwardInput implements Input, ConnectionOwner {
     this.connections.add(conn);
     this.ctx.metrics.inputConnections.inc({ name: this.ctx.name });
     this.ctx.log.debug({ peer }, 'forward connection accepted');
-    if (this.held) conn.pause();
+    this.gate.admit(conn);
     void conn.closed.then(() => {
       this.connections.delete(conn);
       this.ctx.metrics.inputConnections.dec({ name: this.ctx.name });
@@ -133,25 +134,15 @@ export class ForwardInput implements Input, ConnectionOwner {
     w.warn({ peer: conn.peer, reason, ...fields, err: error }, msg);
   }
 
-  /** Paused by backpressure: stop reading every connection until the input may write again. */
+  /** After a connection's data was stored: backpressure may stop reading. */
   afterData(): void {
-    if (this.held || !this.ctx.account.paused) return;
-    this.held = true;
-    for (const c of this.connections) c.pause();
-    const writable = this.ctx.account.whenWritable();
-    if (writable) void writable.then(() => this.release());
-    else this.release();
-  }
-
-  private release(): void {
-    this.held = false;
-    if (this.stopping) return;
-    for (const c of this.connections) c.resume();
+    this.gate.check();
   }
 
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.gate.stop();
     this.server.close();
     let dropped = 0;
     for (const c of this.connections) dropped += c.drainAndClose();

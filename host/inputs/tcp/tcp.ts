@@ -10,6 +10,7 @@ import type { Input, InputContext, InputKind } from '../input.ts';
 import { isRecord, parseJsonValues, type Record } from '../net/json-records.ts';
 import { listen } from '../net/listen.ts';
 import { RateLimitedWarning } from '../net/rate-limited.ts';
+import { ReadGate } from '../net/read-gate.ts';
 import { Framer } from './framer.ts';
 
 interface TcpConfig {
@@ -32,8 +33,7 @@ export class TcpInput implements Input {
   private readonly rejectWarning: RateLimitedWarning;
   private readonly separator: Buffer;
   private writer: ChunkWriter | undefined;
-  /** Sockets are paused for backpressure. */
-  private held = false;
+  private readonly gate: ReadGate;
   private stopping = false;
 
   constructor(cfg: TcpConfig, ctx: InputContext) {
@@ -42,6 +42,7 @@ export class TcpInput implements Input {
     // JSON needs no separator of its own: records end at newlines.
     this.separator = cfg.format === 'json' ? Buffer.from('\n') : Buffer.from(cfg.separator);
     this.rejectWarning = new RateLimitedWarning(ctx.log);
+    this.gate = new ReadGate(ctx.account, this.sockets);
     this.server = createServer((socket) => this.accept(socket));
   }
 
@@ -62,14 +63,14 @@ export class TcpInput implements Input {
     this.framers.set(socket, framer);
     this.ctx.metrics.inputConnections.inc({ name: this.ctx.name });
     this.ctx.log.debug({ peer }, 'tcp connection accepted');
-    if (this.held) socket.pause();
+    this.gate.admit(socket);
     socket.on('data', (data: Buffer) => {
       framer.push(data);
-      this.checkBackpressure();
+      this.gate.check();
     });
     socket.on('end', () => {
       framer.end();
-      this.checkBackpressure();
+      this.gate.check();
     });
     // One connection's failure (reset, timeout) is its own: logged, and the others go on.
     socket.on('error', (err) => this.ctx.log.debug({ peer, err: err.message }, 'tcp connection error'));
@@ -109,25 +110,10 @@ export class TcpInput implements Input {
     this.rejectWarning.warn({ peer, offset, line, reason, err: error }, 'tcp input dropped a record');
   }
 
-  /** Paused by backpressure: stop reading every socket until the input may write again. */
-  private checkBackpressure(): void {
-    if (this.held || !this.ctx.account.paused) return;
-    this.held = true;
-    for (const s of this.sockets) s.pause();
-    const writable = this.ctx.account.whenWritable();
-    if (writable) void writable.then(() => this.release());
-    else this.release();
-  }
-
-  private release(): void {
-    this.held = false;
-    if (this.stopping) return;
-    for (const s of this.sockets) s.resume();
-  }
-
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.gate.stop();
     this.server.close();
     let dropped = 0;
     for (const s of this.sockets) {
