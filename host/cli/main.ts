@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The sluice command line.
-import { readFileSync, watch } from 'node:fs';
-import { basename, dirname, relative, resolve } from 'node:path';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { Reloader } from '../reload/reloader.ts';
 import { Metrics } from '../api/metrics.ts';
 import { plugins, startApi } from '../api/server.ts';
@@ -34,29 +34,53 @@ Exit codes: 0 done, 1 runtime failure, 2 invalid config or usage,
 Docs: docs/configuration.md, docs/operations.md, docs/storage.md, docs/protocol.md, docs/plugin-authors.md.
 `;
 
-/** Calls onChange (debounced) when the file's content changes; editors that replace the file are fine. */
-function watchConfig(file: string, log: Logger, onChange: () => void): void {
-  const abs = resolve(file);
-  const read = () => {
+/**
+ * Calls onChange (debounced) when the content of a file of the config changes:
+ * the main file, its includes and its parsers files (`files()`, the running
+ * config's list, read again after each reload this starts). Editors that
+ * replace a file are fine: directories are watched, contents compared.
+ */
+function watchConfig(files: () => string[], log: Logger, onChange: () => Promise<unknown>): void {
+  const read = (f: string) => {
     try {
-      return readFileSync(abs, 'utf8');
+      return readFileSync(f, 'utf8');
     } catch {
       return undefined;
     }
   };
-  let last = read();
+  const watchers = new Map<string, FSWatcher>();
+  let last = new Map<string, string | undefined>();
   let timer: NodeJS.Timeout | undefined;
-  watch(dirname(abs), (_event, name) => {
-    if (name !== basename(abs)) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      const now = read();
-      if (now === undefined || now === last) return;
-      last = now;
-      log.info({ file: abs }, 'config file changed; reloading');
-      onChange();
-    }, 300);
-  }).unref();
+  const check = () => {
+    const changed = [...last.keys()].filter((f) => {
+      const now = read(f);
+      return now !== undefined && now !== last.get(f);
+    });
+    if (!changed.length) return;
+    log.info({ files: changed }, changed.length === 1 ? 'config file changed; reloading' : 'config files changed; reloading');
+    for (const f of changed) last.set(f, read(f));
+    void onChange().finally(arm);
+  };
+  /** Watches the running config's files; a reload may have added or dropped includes. */
+  function arm(): void {
+    last = new Map(files().map((f) => [resolve(f), undefined]));
+    for (const f of last.keys()) last.set(f, read(f));
+    for (const dir of new Set([...last.keys()].map(dirname))) {
+      if (watchers.has(dir)) continue;
+      try {
+        const w = watch(dir, (_event, name) => {
+          if (name === null || !last.has(join(dir, String(name)))) return;
+          clearTimeout(timer);
+          timer = setTimeout(check, 300);
+        });
+        w.on('error', (err) => log.warn({ dir, err: err.message }, 'cannot watch a config directory any more; send SIGHUP to reload'));
+        watchers.set(dir, w.unref());
+      } catch (err) {
+        log.warn({ dir, err: (err as Error).message }, 'cannot watch a config directory; changes to its files need SIGHUP');
+      }
+    }
+  }
+  arm();
 }
 
 function fail(code: number, message: string): never {
@@ -115,8 +139,8 @@ async function run(file: string, logLevel: string | undefined, watch: boolean): 
   process.on('SIGHUP', () => {
     if (!stopping) void reloader.reload('SIGHUP');
   });
-  if (watch) watchConfig(file, log, () => {
-    if (!stopping) void reloader.reload('watch');
+  if (watch) watchConfig(() => pipeline.config.files, log, async () => {
+    if (!stopping) await reloader.reload('watch');
   });
 
   // After the signal handlers: whoever reads "HTTP API listening" may signal at once.

@@ -2,7 +2,7 @@
 // nothing is lost and no retry budget is spent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 import { appendNumbered, countLines, readDelivered } from '../helpers/lines.ts';
@@ -220,6 +220,49 @@ test('across a reload that changes one of two outputs, the unchanged one keeps i
     const after = await pids();
     assert.equal(after.batch, before.batch);
     assert.notEqual(after.copy, before.copy);
+  } finally {
+    s.kill('SIGTERM');
+    await s.exit();
+  }
+});
+
+test('--watch reloads on a change to an included file in another directory, and watches an include a reload added', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'in.log'), '');
+  mkdirSync(join(dir, 'sub'));
+  mkdirSync(join(dir, 'more'));
+  const output = (alias: string, dateKey: string) => `pipeline:
+  outputs:
+    - { name: file, alias: ${alias}, match: '*', path: ${dir}/${alias}.jsonl, json_date_key: '${dateKey}' }
+`;
+  const main = (includes: string[]) => `
+includes: [${includes.join(', ')}]
+service: { flush: 0.2, http_server: on, http_port: 0 }
+pipeline:
+  inputs:
+    - { name: tail, path: ${dir}/in.log, read_from_head: on, refresh_interval: 0.2 }
+`;
+  writeFileSync(join(dir, 'sub', 'out.yaml'), output('copy', 'date'));
+  writeFileSync(join(dir, 'more', 'out.yaml'), output('extra', 'date'));
+  const file = writeConfig(dir, main(['sub/out.yaml']));
+  const s = Sluice.run(file, ['--watch']);
+  try {
+    await s.started();
+    const reloaded = async (n: number, what: string) => {
+      await waitFor(async () => (await reloadCount(s)) === n, what);
+      const last = (await s.api('/api/v2/reload')).last;
+      assert.equal(last.trigger, 'watch');
+      assert.equal(last.status, 'ok', JSON.stringify(last));
+      return last;
+    };
+    writeFileSync(join(dir, 'sub', 'out.yaml'), output('copy', 'time'));
+    assert.equal((await reloaded(1, 'the included file to be reloaded')).outputs.copy.action, 'changed');
+    writeFileSync(file, main(['sub/out.yaml', 'more/out.yaml']));
+    assert.equal((await reloaded(2, 'the main file to be reloaded')).outputs.extra.action, 'added');
+    writeFileSync(join(dir, 'more', 'out.yaml'), output('extra', 'time'));
+    const last = await reloaded(3, 'the newly included file to be reloaded');
+    assert.equal(last.outputs.extra.action, 'changed');
+    assert.equal(last.outputs.copy.action, 'unchanged');
   } finally {
     s.kill('SIGTERM');
     await s.exit();
