@@ -59,7 +59,9 @@ function watchConfig(files: () => string[], log: Logger, onChange: () => Promise
     if (!changed.length) return;
     log.info({ files: changed }, changed.length === 1 ? 'config file changed; reloading' : 'config files changed; reloading');
     for (const f of changed) last.set(f, read(f));
-    void onChange().finally(arm);
+    void onChange()
+      .catch((err: unknown) => log.error({ err: (err as Error)?.message ?? String(err) }, 'reload after a config change failed; send SIGHUP to try again'))
+      .finally(arm);
   };
   /** Watches the running config's files; a reload may have added or dropped includes. */
   function arm(): void {
