@@ -3,6 +3,7 @@
 // record costs twice as much (bench/RESULTS.md).
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import type { BufferPool } from '../storage/buffer-pool.ts';
 
 /** Chunks seal at about this size (Fluent Bit's 2 MiB). */
 export const CHUNK_TARGET_BYTES = 2 * 1024 * 1024;
@@ -22,7 +23,8 @@ export interface Chunk {
   /** Bytes of events. */
   readonly size: number;
   readonly createdAt: number;
-  readonly crc32: number;
+  /** CRC32 of the events: worked out only where something reads it (chunkCrc). */
+  crc32?: number;
   /** The events; undefined while the chunk is "down" (on disk only). */
   data: Buffer | undefined;
   /** The chunk file, with filesystem storage. */
@@ -52,17 +54,20 @@ export class OpenChunk {
   buf: Buffer;
   size = 0;
   count = 0;
-  constructor(tag: string, capacity: number) {
+  private readonly pool: BufferPool | undefined;
+  constructor(tag: string, capacity: number, pool?: BufferPool) {
     this.tag = tag;
-    this.buf = Buffer.allocUnsafeSlow(capacity);
+    this.pool = pool;
+    this.buf = pool ? pool.take(capacity) : Buffer.allocUnsafeSlow(capacity);
   }
   room(): number {
     return this.buf.length - this.size;
   }
   /** Moves the events to a buffer of this capacity (at least size). */
   resize(capacity: number): void {
-    const buf = Buffer.allocUnsafeSlow(capacity);
+    const buf = this.pool ? this.pool.take(capacity) : Buffer.allocUnsafeSlow(capacity);
     this.buf.copy(buf, 0, 0, this.size);
+    this.pool?.give(this.buf);
     this.buf = buf;
   }
   appendBytes(bytes: Uint8Array, events: number): void {
@@ -76,8 +81,13 @@ export class OpenChunk {
     // the hot path); a small one (flush timer, quiet tag) is copied to its size.
     if (this.buf.length - this.size > this.buf.length >>> 3) this.resize(this.size);
     const data = this.buf.subarray(0, this.size);
-    return { id: this.id, tag: this.tag, input, data, size: data.length, count: this.count, createdAt: this.createdAt, crc32: crc32(data), file: undefined, pending: 0, busy: 0 };
+    return { id: this.id, tag: this.tag, input, data, size: data.length, count: this.count, createdAt: this.createdAt, file: undefined, pending: 0, busy: 0 };
   }
+}
+
+/** The chunk's CRC32, worked out on first use (a chunk file's header); the chunk must be up. */
+export function chunkCrc(c: Chunk): number {
+  return (c.crc32 ??= crc32(c.data!));
 }
 
 /** Bytes of a msgpack str header for a string of n bytes. */

@@ -3,6 +3,7 @@
 // JSON record of why, which output, when.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { Chunk } from '../engine/chunk.ts';
 import { writeChunkFile } from './chunk-file.ts';
 
@@ -26,7 +27,7 @@ export class DeadLetters {
   /** Returns the path of the kept chunk. */
   put(chunk: Chunk, data: Buffer, output: string, reason: string, attempts: number): string {
     const base = join(this.dir, `${chunk.id}.${output}`);
-    writeChunkFile(`${base}.chunk`, chunk, data, false);
+    writeChunkFile(`${base}.chunk`, { ...chunk, crc32: chunk.crc32 ?? crc32(data) }, data, false);
     const record: DeadLetterRecord = {
       chunk_id: chunk.id, tag: chunk.tag, input: chunk.input, output, records: chunk.count, attempts, reason, time: new Date().toISOString(),
     };

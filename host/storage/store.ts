@@ -5,7 +5,8 @@
 // retries cannot deadlock behind inputs (fluent-bit#8395).
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CHUNK_TARGET_BYTES, OpenChunk, type Chunk } from '../engine/chunk.ts';
+import { CHUNK_TARGET_BYTES, OpenChunk, chunkCrc, type Chunk } from '../engine/chunk.ts';
+import { BufferPool } from './buffer-pool.ts';
 import type { Logger } from '../log.ts';
 import { CorruptChunkError, decodeChunkFile, readChunkData, writeChunkFile } from './chunk-file.ts';
 import { DeliveryLog } from './delivery-log.ts';
@@ -83,6 +84,9 @@ const MIN_OPEN_BYTES = 4 * 1024;
 /** The buffer of a full open chunk: the target, and room for the record that crosses it. */
 const FULL_OPEN_BYTES = CHUNK_TARGET_BYTES + SLACK_BYTES;
 
+/** Free full-size buffers kept for reuse: chunks are released about as fast as they are sealed. */
+const POOLED_BUFFERS = 4;
+
 /** Writes one tag's events of one input into chunks. */
 export class ChunkWriter {
   private readonly store: ChunkStore;
@@ -126,7 +130,7 @@ export class ChunkWriter {
     }
     if (o) this.seal();
     const start = this.lastSize >= CHUNK_TARGET_BYTES / 2 ? FULL_OPEN_BYTES : Math.max(MIN_OPEN_BYTES, 2 ** Math.ceil(Math.log2(this.lastSize + 1)));
-    o = this.open = new OpenChunk(this.tag, Math.max(bytes, Math.min(start, FULL_OPEN_BYTES, max)));
+    o = this.open = new OpenChunk(this.tag, Math.max(bytes, Math.min(start, FULL_OPEN_BYTES, max)), this.store.buffers);
     this.store.openResized(this.account, o.buf.length);
     return o;
   }
@@ -162,6 +166,8 @@ export class ChunkStore {
   private readonly events: StoreEvents;
   private readonly opts: StoreOptions;
   private readonly log: Logger;
+  /** Full-size chunk buffers: taken by open chunks, given back when a chunk's data is dropped. */
+  readonly buffers = new BufferPool(FULL_OPEN_BYTES, POOLED_BUFFERS);
   private readonly writers = new Set<ChunkWriter>();
   private readonly accounts = new Map<string, InputAccount>();
   /** Live chunks, oldest first. */
@@ -222,7 +228,7 @@ export class ChunkStore {
     if (account.storage === 'filesystem') {
       const file = join(this.opts.path!, account.name, `${chunk.id}.chunk`);
       try {
-        writeChunkFile(file, chunk, chunk.data!, this.opts.sync === 'full');
+        writeChunkFile(file, { ...chunk, crc32: chunkCrc(chunk) }, chunk.data!, this.opts.sync === 'full');
         chunk.file = file;
         if (this.failing.delete('chunk')) {
           this.events.writeResumed('chunk');
@@ -329,6 +335,7 @@ export class ChunkStore {
     a.chunks--;
     if (chunk.data) {
       this.hold(a, -chunk.size, -1);
+      this.buffers.give(chunk.data);
       chunk.data = undefined;
     }
     this.done(chunk);
@@ -365,6 +372,7 @@ export class ChunkStore {
       for (const [c, a] of this.live) {
         if (this.up < maxChunksUp && this.memBytes < maxMemory) break;
         if (!c.file || !c.data || c.busy > 0) continue;
+        this.buffers.give(c.data);
         c.data = undefined;
         this.hold(a, -c.size, -1);
       }

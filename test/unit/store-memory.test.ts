@@ -92,3 +92,24 @@ test('a busy tag under a mem_buf_limit smaller than a full chunk seals below the
   assert.ok(sealed.length >= 4, `${sealed.length} chunks`);
   assert.ok(a.bytes <= 2 * 1024 * 1024);
 });
+
+test('a released full chunk\'s buffer is reused by the next full chunk, and never handed out twice', () => {
+  const { s, sealed } = store();
+  const a = s.account('in', 'memory', 0, false);
+  const w = s.writer(a, 't');
+  const fill = (n: number, byte: number) => {
+    const bytes = Buffer.alloc(1000, byte);
+    while (sealed.length < n) w.appendEncoded(bytes);
+  };
+  fill(2, 3);
+  const first = sealed[0]!;
+  const firstBuffer = first.data!.buffer;
+  s.release(first);
+  assert.equal(first.data, undefined);
+  fill(4, 4);
+  // The chunk open when the first was released, or the one after it, took its buffer.
+  const reused = sealed.slice(2).filter((c) => c.data!.buffer === firstBuffer);
+  assert.equal(reused.length, 1, 'the released buffer went to exactly one later chunk');
+  assert.deepEqual([...new Set(sealed.slice(1).map((c) => c.data!.buffer))].length, 3, 'live chunks share no buffer');
+  assert.ok(reused[0]!.data!.every((b) => b === 4), 'the reused buffer holds only the new chunk\'s bytes');
+});
