@@ -29,7 +29,8 @@ export interface OutputStore {
   load(chunk: Chunk): Buffer;
   /** This output is done with the chunk (delivered or given up): remembered across restarts. */
   finished(chunk: Chunk, output: string): void;
-  settled(): void;
+  /** A send was answered (of this chunk, if known): its bytes may leave memory. */
+  settled(chunk?: Chunk): void;
 }
 
 export interface Delivery {
@@ -222,11 +223,11 @@ export class Output {
         this.dispatch();
       }, waitS * 1000));
     }
-    this.afterAnswer();
+    this.afterAnswer(c);
   }
 
-  private afterAnswer(): void {
-    this.store.settled();
+  private afterAnswer(chunk?: Chunk): void {
+    this.store.settled(chunk);
     if (this.inFlight.size === 0) {
       const w = this.idleWaiters;
       this.idleWaiters = [];

@@ -12,9 +12,10 @@
 //   20     8    creation time, ms since the epoch (float64 BE)
 //   28     T    tag, UTF-8
 //   28+T   D    events, MessagePack
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
+import type { BufferPool } from './buffer-pool.ts';
 
 export const MAGIC = Buffer.from('SLCK');
 export const FORMAT_VERSION = 1;
@@ -100,8 +101,24 @@ export function writeChunkFile(path: string, h: ChunkHeader, data: Buffer, fsync
   }
 }
 
-/** Reads the events of a chunk file whose header was verified at start. */
-export function readChunkData(path: string): Buffer {
-  const b = readFileSync(path);
-  return b.subarray(FIXED + b.readUInt16BE(6));
+/**
+ * Reads the `size` bytes of events of a chunk file whose header was
+ * verified (at start, or written by this process), into a pooled buffer.
+ */
+export function readChunkData(path: string, size: number, pool: BufferPool): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.allocUnsafe(FIXED);
+    if (readSync(fd, head, 0, FIXED, 0) !== FIXED) throw new Error(`${path}: truncated chunk file`);
+    const buf = pool.take(Math.max(size, pool.size));
+    const at = FIXED + head.readUInt16BE(6);
+    for (let off = 0; off < size; ) {
+      const n = readSync(fd, buf, off, size - off, at + off);
+      if (n === 0) throw new Error(`${path}: truncated chunk file (${off} of ${size} bytes of events)`);
+      off += n;
+    }
+    return buf.subarray(0, size);
+  } finally {
+    closeSync(fd);
+  }
 }

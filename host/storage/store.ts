@@ -243,7 +243,24 @@ export class ChunkStore {
     this.add(chunk, account);
     onStored?.(chunk);
     this.events.sealed(chunk);
+    this.putDown(chunk);
     this.balance();
+  }
+
+  /**
+   * A filesystem chunk's bytes stay in memory only while a send of them is
+   * in flight: its file holds them, and reading them back costs less than
+   * holding max_chunks_up chunks (256 MiB by default). Inputs with
+   * storage.pause_on_chunks_overlimit keep theirs up to the bound, as in
+   * Fluent Bit, so that they pause there.
+   */
+  private putDown(chunk: Chunk): void {
+    if (!chunk.file || !chunk.data || chunk.busy > 0) return;
+    const a = this.live.get(chunk);
+    if (!a || a.pauseOnChunksOverlimit) return;
+    this.buffers.give(chunk.data);
+    chunk.data = undefined;
+    this.hold(a, -chunk.size, -1);
   }
 
   private add(chunk: Chunk, account: InputAccount): void {
@@ -273,7 +290,7 @@ export class ChunkStore {
   /** The chunk's events, read back from disk if the chunk is down. Never refused. */
   load(chunk: Chunk): Buffer {
     if (chunk.data) return chunk.data;
-    const data = readChunkData(chunk.file!);
+    const data = readChunkData(chunk.file!, chunk.size, this.buffers);
     chunk.data = data;
     const a = this.live.get(chunk);
     if (a) this.hold(a, chunk.size, 1);
@@ -323,8 +340,9 @@ export class ChunkStore {
     this.events.writeFailed(what, file, (err as Error).message, first);
   }
 
-  /** A send finished: the chunk may go down again if memory is over its bound. */
-  settled(): void {
+  /** A send finished: the chunk may go down again. */
+  settled(chunk?: Chunk): void {
+    if (chunk && this.live.has(chunk)) this.putDown(chunk);
     this.balance();
   }
 
