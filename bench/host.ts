@@ -351,11 +351,18 @@ export const POLL_MS = 50;
 const STALL_MS = 60_000;
 
 export interface Delivery {
-  /** performance.now() when the bench saw every event delivered. */
+  /**
+   * performance.now() of the first poll at which the input had read every
+   * event and the output had no chunk pending: the end of the work. Only
+   * the open chunk is left then, and it waits for the flush timer
+   * (service.flush), which is not the pipeline's speed.
+   */
   at: number;
-  /** What the plugin reported (its metric) at that moment; NaN without one. */
+  /** performance.now() when the plugin reported every event delivered (or the host, without a plugin metric). */
+  deliveredAt: number;
+  /** What the plugin reported (its metric) at deliveredAt; NaN without one. */
   plugin: number;
-  /** sluice_output_proc_records_total at that moment. */
+  /** sluice_output_proc_records_total at deliveredAt. */
   host: number;
   scrapes: number;
 }
@@ -369,21 +376,25 @@ export interface Delivery {
 export async function awaitDelivered(host: LiveHost, port: number, expected: number, pluginMetric: string | undefined): Promise<Delivery> {
   let last = '';
   let lastChange = performance.now();
+  let doneAt: number | undefined;
   for (let scrapes = 1; ; scrapes++) {
     const text = await scrape(port);
     const at = performance.now();
+    const read = promValue(text, 'sluice_input_records_total') || 0;
+    const pending = promValue(text, 'sluice_output_pending_chunks');
     const hostCount = promValue(text, 'sluice_output_proc_records_total') || 0;
     const pluginCount = pluginMetric ? promValue(text, pluginMetric) || 0 : Number.NaN;
     const count = pluginMetric ? pluginCount : hostCount;
+    if (doneAt === undefined && read >= expected && pending === 0) doneAt = at;
     host.note = `${count.toLocaleString('en')} of ${expected.toLocaleString('en')} delivered`;
     if (count > expected) throw new BenchError(`${pluginMetric ?? 'the host'} reports ${count} events delivered for ${expected} sent`);
-    if (count === expected) return { at, plugin: pluginCount, host: hostCount, scrapes };
-    const now = `${hostCount}/${pluginCount}`;
+    if (count === expected) return { at: doneAt ?? at, deliveredAt: at, plugin: pluginCount, host: hostCount, scrapes };
+    const now = `${read}/${hostCount}/${pluginCount}`;
     if (now !== last) {
       last = now;
       lastChange = at;
     } else if (at - lastChange > STALL_MS) {
-      throw new BenchError(`no progress for ${STALL_MS / 1000} s: the host has delivered ${hostCount}, ${pluginMetric ?? 'the plugin'} reports ${pluginCount}, of ${expected}`);
+      throw new BenchError(`no progress for ${STALL_MS / 1000} s: the input has read ${read}, the host has delivered ${hostCount}, ${pluginMetric ?? 'the plugin'} reports ${pluginCount}, of ${expected}`);
     }
     await sleep(POLL_MS);
   }
