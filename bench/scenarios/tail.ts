@@ -215,15 +215,21 @@ export function tailScenario(name: string, description: string, storage: TailSto
 /** librdkafka's mock cluster (test/kafka/mock-cluster.c), driven over its stdin; it exits when the bench does. */
 async function startMockKafka(): Promise<{ bootstrap: string; command(line: string): Promise<string> }> {
   const child = spawn(await mockClusterBinary(), ['3'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  // The bench exits when its runs are done; the cluster follows when its stdin closes.
+  // The bench exits when its runs are done; the cluster follows when its
+  // stdin closes. Its stdout holds the bench only while an answer is awaited.
   child.unref();
+  const stdout = child.stdout as unknown as { ref(): void; unref(): void };
   (child.stdin as unknown as { unref(): void }).unref();
-  (child.stdout as unknown as { unref(): void }).unref();
+  stdout.unref();
   const lines = createInterface({ input: child.stdout! });
   const queue: string[] = [];
   let waiter: ((l: string) => void) | undefined;
   lines.on('line', (l) => (waiter ? (waiter(l), (waiter = undefined)) : queue.push(l)));
-  const next = () => (queue.length ? Promise.resolve(queue.shift()!) : new Promise<string>((r) => (waiter = r)));
+  const next = () => {
+    if (queue.length) return Promise.resolve(queue.shift()!);
+    stdout.ref();
+    return new Promise<string>((r) => (waiter = r)).finally(() => stdout.unref());
+  };
   const first = await next();
   if (!first.startsWith('bootstrap ')) throw new BenchError(`the mock cluster said ${JSON.stringify(first)} instead of its bootstrap address`);
   return {
