@@ -203,8 +203,10 @@ export async function runHost(config: string, opts: Options, drive: (host: LiveH
   };
   const timer = setInterval(() => status(`running… ${((performance.now() - t0) / 1000).toFixed(0)} s${live.note ? ` (${live.note})` : ''}`), 1000);
   let driveError: unknown;
+  let exitedFirst = false;
   const driving = drive(live).catch((err) => {
     driveError = err;
+    exitedFirst = exited;
     if (exited) return;
     child.kill('SIGTERM');
     const k = setTimeout(() => child.kill('SIGKILL'), 30_000);
@@ -231,7 +233,9 @@ export async function runHost(config: string, opts: Options, drive: (host: LiveH
   if (driveError) {
     const last = [...logs.slice(-10).map((l) => JSON.stringify(l)), ...otherStderr.slice(-10)];
     const msg = driveError instanceof Error ? driveError.message : String(driveError);
-    throw new BenchError(`${msg}\nthe host then exited with ${signal ? `signal ${signal}` : `code ${code}`}; its last stderr lines:\n  ${last.join('\n  ')}`);
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    const what = exitedFirst ? `the host exited with ${how} before the run was done (${msg})` : `${msg}\nthe host then exited with ${how}`;
+    throw new BenchError(`${what}; its last stderr lines:\n  ${last.join('\n  ')}`);
   }
   const pluginPids = pluginPidsIn(logs);
   return {
