@@ -20,7 +20,7 @@ import { THROUGHPUT_COLUMNS } from './throughput.ts';
 
 const USAGE = `Usage: npm run bench -- [options]
 
-  --scenario NAME   scenario to run, or "all" (default: tail-null)
+  --scenario NAMES  scenario to run, several separated by commas, or "all" (default: tail-null)
   --lines N         lines of input (default: 1000000; not used by reload)
   --runs N          runs per scenario; each is reported, then the median (min–max) (default: 3)
   --reloads N       reload: reloads per run (default: 20)
@@ -144,8 +144,10 @@ async function main(): Promise<void> {
     interval: nonNegative('interval', values.interval, 2),
     handover: values.handover as Options['handover'],
   };
-  const chosen = values.scenario === 'all' ? SCENARIOS : SCENARIOS.filter((s) => s.name === values.scenario);
-  if (chosen.length === 0) throw new BenchError(`unknown scenario ${JSON.stringify(values.scenario)}; known: ${SCENARIOS.map((s) => s.name).join(', ')}, all`);
+  const names = values.scenario === 'all' ? SCENARIOS.map((s) => s.name) : values.scenario.split(',').map((n) => n.trim());
+  const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
+  if (unknown.length || !names.length) throw new BenchError(`unknown scenario ${JSON.stringify(unknown.join(','))}; known: ${SCENARIOS.map((s) => s.name).join(', ')}, all`);
+  const chosen = names.map((n) => SCENARIOS.find((s) => s.name === n)!);
   // Read before the runs, so a wrong file fails at once.
   const older = values.compare ? readResult(values.compare) : undefined;
 
