@@ -278,6 +278,9 @@ export interface CpuSplit {
   hostRssMiB: number;
   /** Every plugin process of the run together. */
   pluginCpuS: number;
+  /** From the probe records; NaN when a plugin left none. */
+  pluginUserS: number;
+  pluginSysS: number;
   /** The largest plugin process. */
   pluginRssMiB: number;
   pluginCpuFrom: 'probe' | 'total-minus-node';
@@ -302,6 +305,8 @@ export function splitCpu(run: HostRun): CpuSplit {
     hostSysS: host.sysS,
     hostRssMiB: host.maxRssMiB,
     pluginCpuS: unprobed.length ? run.cpuS - host.cpuS : nodeCpuS - host.cpuS,
+    pluginUserS: unprobed.length ? Number.NaN : nodePlugins.reduce((a, p) => a + p.userS, 0),
+    pluginSysS: unprobed.length ? Number.NaN : nodePlugins.reduce((a, p) => a + p.sysS, 0),
     pluginRssMiB: rss.length ? Math.max(...rss) : Number.NaN,
     pluginCpuFrom: unprobed.length ? 'total-minus-node' : 'probe',
     pluginRssFrom: unprobed.length ? 'proc' : 'probe',
