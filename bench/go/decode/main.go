@@ -24,6 +24,12 @@ func main() {
 			chunks.Add(1)
 			return sluice.OK()
 		},
+		Metrics: func(ctx *sluice.Context[sluice.NoConfig]) []sluice.Metric {
+			return []sluice.Metric{
+				{Name: "decode_records_total", Help: "Events decoded and counted", Value: float64(records.Load())},
+				{Name: "decode_chunks_total", Help: "Chunks received", Value: float64(chunks.Load())},
+			}
+		},
 		Exit: func(ctx *sluice.Context[sluice.NoConfig]) error {
 			ctx.Log.Info("decode total", "records", records.Load(), "chunks", chunks.Load())
 			return nil
