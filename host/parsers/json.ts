@@ -1,6 +1,6 @@
 // format json: a line holding one JSON object becomes the body.
 import { EventTime, type Record } from '../../sdk/src/codec/events.ts';
-import type { FormatOptions, TimeKey } from './format.ts';
+import { setField, type FormatOptions, type TimeKey } from './format.ts';
 import type { Parsed, Parser } from './parser.ts';
 
 export class JsonParser implements Parser {
@@ -34,9 +34,20 @@ export class JsonParser implements Parser {
     if (raw === '') return { body };
     const t = tk.format.parse(raw);
     if (!(t instanceof EventTime)) return { body, timeError: t.message };
-    if (!tk.keep) delete body[tk.key];
-    return { body, time: t };
+    return { body: tk.keep ? body : without(body, tk.key), time: t };
   }
+}
+
+/**
+ * body without `key`, as a copy: delete would turn it into a slow
+ * dictionary object (V8) for everything that reads it next, a cost per
+ * line several times the copy's. for...in is Object.keys here (faster):
+ * JSON.parse makes own properties on a plain object.
+ */
+function without(body: Record, key: string): Record {
+  const out: Record = {};
+  for (const k in body) if (k !== key) setField(out, k, body[k]);
+  return out;
 }
 
 function isJsonSpace(c: number): boolean {
