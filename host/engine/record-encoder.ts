@@ -132,7 +132,7 @@ function writeStr(buf: Buffer, at: number, s: string): number {
 }
 
 /** A number, as msgpackr writes it (useRecords false, no float32): the smallest int that holds a 32-bit integer, else a float64. */
-function writeNumber(buf: Buffer, at: number, v: number): number {
+export function writeNumber(buf: Buffer, at: number, v: number): number {
   if (v >>> 0 === v) {
     if (v < 0x80) buf[at++] = v;
     else if (v < 0x100) {

@@ -2,15 +2,27 @@
 import { EventTime, type Record } from '../../sdk/src/codec/events.ts';
 import { setField, type FormatOptions, type TimeKey } from './format.ts';
 import type { Parsed, Parser } from './parser.ts';
+import { writeJsonEvent } from './json-event.ts';
 
 export class JsonParser implements Parser {
   readonly name: string;
   private readonly timeKey: TimeKey | undefined;
+  private readonly timeKeyBytes: Buffer | undefined;
 
   constructor(opts: FormatOptions) {
     this.name = opts.name;
     this.timeKey = opts.time;
+    this.timeKeyBytes = opts.time && Buffer.from(opts.time.key, 'utf8');
     // types is ignored, as in Fluent Bit: JSON values already have types.
+  }
+
+  /**
+   * tail's fast path: the line src[start, end) (valid UTF-8) as an event
+   * written at out[at], sec/nsec its time unless the line gives one; see
+   * writeJsonEvent for what it answers instead (then parse() decides).
+   */
+  writeEvent(src: Buffer, start: number, end: number, out: Buffer, at: number, limit: number, sec: number, nsec: number): number {
+    return writeJsonEvent(src, start, end, out, at, limit, sec, nsec, this.timeKey, this.timeKeyBytes);
   }
 
   parse(text: string): Parsed | undefined {

@@ -8,6 +8,8 @@ import { LineEncoder } from '../../engine/chunk.ts';
 import type { Chunk } from '../../engine/chunk.ts';
 import { writeEvent } from '../../engine/record-encoder.ts';
 import type { Parsed } from '../../parsers/parser.ts';
+import { JsonParser } from '../../parsers/json.ts';
+import { UNMATCHED } from '../../parsers/json-event.ts';
 import type { ChunkWriter } from '../../storage/store.ts';
 import { EventTime, encodeEvent, type Record } from '../../../sdk/src/codec/events.ts';
 import type { FilePosition } from './file-position.ts';
@@ -419,6 +421,23 @@ export class TailFile {
    * offset_key included, as the parser step on sealed chunks did.
    */
   private writeParsed(buf: Buffer, start: number, end: number, nowMs: number, next: number): boolean {
+    const parser = this.input.parser;
+    if (parser instanceof JsonParser) {
+      // Straight from the line's bytes; what the fast path does not take goes the way below.
+      const c = this.writer.reserve(0);
+      const at = parser.writeEvent(buf, start, end, c.buf, c.size, c.buf.length, Math.floor(nowMs / 1000), (nowMs % 1000) * 1e6);
+      if (at >= 0) {
+        c.size = at;
+        c.count++;
+        this.lineEnd = next;
+        this.writer.commit();
+        return true;
+      }
+      if (at === UNMATCHED) {
+        this.input.unmatched();
+        return false;
+      }
+    }
     const r = this.input.parse(buf.toString('utf8', start, end));
     if (!r) return false;
     const t = r.time;

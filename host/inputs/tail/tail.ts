@@ -8,7 +8,7 @@ import { dirname, join, matchesGlob, resolve } from 'node:path';
 import { FilePosition } from './file-position.ts';
 import { MULTILINE_MODES, type MultilineMode } from '../../parsers/multiline.ts';
 import type { Replay } from './multiline.ts';
-import type { Parsed } from '../../parsers/parser.ts';
+import type { Parsed, Parser } from '../../parsers/parser.ts';
 import { TailDb, fileKey } from './tail-db.ts';
 import { TailFile } from './tail-file.ts';
 import type { Input, InputContext, InputKind } from '../input.ts';
@@ -142,7 +142,7 @@ export class TailInput implements Input {
    * as in Fluent Bit.
    */
   parse(line: string): Parsed | undefined {
-    const parser = this.ctx.parser?.(this.cfg.parser);
+    const parser = this.parser;
     if (!parser) return undefined;
     let r: Parsed | undefined;
     try {
@@ -154,6 +154,16 @@ export class TailInput implements Input {
     if (!r) this.ctx.metrics.parserUnmatched.inc(this.parserLabels);
     else if (r.timeError !== undefined) this.ctx.metrics.parserTimeErrors.inc(this.parserLabels);
     return r;
+  }
+
+  /** The parser lines go through now (a reload may have changed it); undefined without one. */
+  get parser(): Parser | undefined {
+    return this.ctx.parser?.(this.cfg.parser);
+  }
+
+  /** A line the parser's fast path found not to be a record (JsonParser.writeEvent). */
+  unmatched(): void {
+    this.ctx.metrics.parserUnmatched.inc(this.parserLabels);
   }
 
   /** At most one log line every 5 s: a parser that throws on every line would flood the log. */
