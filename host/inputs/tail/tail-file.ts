@@ -417,8 +417,9 @@ export class TailFile {
   /**
    * With parser: writes the line's record, its time the parsed one or the
    * line's, and returns true; false when parser did not take the line (the
-   * caller writes it as it is). The record replaces the line, path_key and
-   * offset_key included, as the parser step on sealed chunks did.
+   * caller writes it as it is). path_key and offset_key go only on lines
+   * kept as they are, as sluice always did (Fluent Bit adds them to parsed
+   * records too).
    */
   private writeParsed(buf: Buffer, start: number, end: number, nowMs: number, next: number): boolean {
     const parser = this.input.parser;
