@@ -6,7 +6,6 @@ import type { EmitterSpec, Filter, Reemit } from '../filters/filter.ts';
 import { encodeEvent } from '../../sdk/src/codec/events.ts';
 import { filterKey } from '../reload/diff.ts';
 import { Parsers } from '../parsers/registry.ts';
-import type { Parser } from '../parsers/parser.ts';
 import { RuleParsers } from '../parsers/multiline-rules.ts';
 import type { Metrics } from '../api/metrics.ts';
 import type { ConfigIssue, InputConfig, OutputConfig, SluiceConfig } from '../config/load.ts';
@@ -197,25 +196,16 @@ export class Pipeline {
   }
 
   /**
-   * The input's parser (tail's parser key), then every filter whose match
-   * takes the tag, in config order. Events a filter re-emitted (an emitter's
-   * chunks) skip that filter (rewrite_tag: a record never passes the same
-   * rewrite_tag twice) or every filter up to it (multiline).
+   * Every filter whose match takes the tag, in config order. (tail's parser
+   * runs as lines are read, not here.) Events a filter re-emitted (an
+   * emitter's chunks) skip that filter (rewrite_tag: a record never passes
+   * the same rewrite_tag twice) or every filter up to it (multiline).
    */
   private planFor(input: string, tag: string): Plan {
     const id = `${input}\u0000${tag}`;
     let plan = this.plans.get(id);
     if (plan) return plan;
     plan = { steps: [], names: [], filters: [] };
-    const ic = this.config.inputs.find((i) => i.instance === input);
-    // tail's multiline.parser makes the records itself; parser is not used then (as in Fluent Bit).
-    const multiline = (ic?.values['multiline.parser'] as string[] | undefined)?.length;
-    const parser = ic?.values.parser && !multiline ? this.parsers.get(String(ic.values.parser)) : undefined;
-    if (parser) {
-      plan.steps.push(parseStep(parser, String(ic!.values.key ?? 'log'), this.metrics, input));
-      plan.names.push(input);
-      plan.filters.push(undefined);
-    }
     const owner = this.emitters.get(input);
     let from = 0;
     if (owner?.emitter!.reentry === 'after') from = this.filters.indexOf(owner) + 1;
@@ -231,7 +221,7 @@ export class Pipeline {
     return plan;
   }
 
-  /** What runs on a chunk as it is sealed: its input's parser and filters; re-emitted events are stored before it. */
+  /** What runs on a chunk as it is sealed: the filters of its tag; re-emitted events are stored before it. */
   private transform(account: InputAccount, tag: string, chunk: Chunk): Chunk {
     const plan = this.planFor(account.name, tag);
     if (!plan.steps.length) return chunk;
@@ -340,6 +330,7 @@ export class Pipeline {
       try {
         const input = INPUTS[ic.kind]!.create(ic.values, {
           name: ic.instance, tag: ic.tag, tagConfigured: ic.tagConfigured, store: this.store, account, metrics: this.metrics, log: this.log.child({ input: ic.instance }),
+          parser: (name) => this.parsers.get(name),
         });
         made.push({ name: ic.instance, input });
       } catch (err) {
@@ -533,25 +524,4 @@ export class Pipeline {
     this.log.info('shutdown: plugins stopped, checkpoints written');
     return this.undelivered;
   }
-}
-
-/**
- * tail's parser: the line under `key` becomes the parsed fields (and their
- * time); a line the parser does not match stays as it was, as in Fluent Bit.
- */
-function parseStep(parser: Parser, key: string, metrics: Metrics, input: string): Step {
-  const labels = { name: input };
-  return (e) => {
-    const line = e.body[key];
-    if (typeof line !== 'string') return e;
-    const r = parser.parse(line);
-    if (!r) {
-      metrics.parserUnmatched.inc(labels);
-      return e;
-    }
-    if (r.timeError !== undefined) metrics.parserTimeErrors.inc(labels);
-    e.body = r.body;
-    if (r.time) e.time = r.time;
-    return e;
-  };
 }

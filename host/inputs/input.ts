@@ -1,5 +1,6 @@
 import type { ConfigSpec } from '../../sdk/src/config-spec.ts';
 import type { Metrics } from '../api/metrics.ts';
+import type { Parser } from '../parsers/parser.ts';
 import type { ChunkStore, InputAccount } from '../storage/store.ts';
 import type { Logger } from '../log.ts';
 
@@ -14,6 +15,8 @@ export interface InputContext {
   account: InputAccount;
   log: Logger;
   metrics: Metrics;
+  /** A parser of the running config by name (tail's parser key); looked up at each use, since a reload may change its definition. */
+  parser?: (name: string) => Parser | undefined;
 }
 
 export interface Input {

@@ -251,6 +251,20 @@ class CompiledTimeFormat implements TimeFormat {
   private epoch = -1;
   private monSet = false;
   private mdaySet = false;
+  /** The fraction's digits in the text being parsed: [fracAt, fracEnd), fracAt -1 when none was read. */
+  private fracAt = -1;
+  private fracEnd = -1;
+  /**
+   * The last text's seconds, for the next text that differs only in its
+   * fraction (lines of one second): its text before and after the
+   * fraction's digits. Only for formats with one fraction and a year: the
+   * rest of the text then always gives the same seconds.
+   */
+  private readonly cacheable: boolean;
+  private cachedLength = -1;
+  private cachedHead = '';
+  private cachedTail = '';
+  private cachedSec = 0;
   // today(): the date for formats without a year, and when it was worked out.
   private todayAt = 0;
   private todayUntil = 0;
@@ -270,9 +284,26 @@ class CompiledTimeFormat implements TimeFormat {
     this.zone = opts.zone;
     this.strict = opts.strict ?? true;
     this.now = opts.now ?? Date.now;
+    this.cacheable = flags.year && steps.filter((s) => s.op === FRAC || s.op === DOT_FRAC).length === 1;
   }
 
   parse(text: string): EventTime | TimeParseError {
+    if (text.length === this.cachedLength && text.startsWith(this.cachedHead) && text.endsWith(this.cachedTail)) {
+      const nsec = fraction(text, this.cachedHead.length, text.length - this.cachedTail.length);
+      if (nsec >= 0) return new EventTime(this.cachedSec, nsec);
+    }
+    const t = this.parseAll(text);
+    // Same head, digits in place of the fraction, same tail: every step reads the same up to the fraction, and after it.
+    if (this.cacheable && t instanceof EventTime && this.fracAt >= 0) {
+      this.cachedLength = text.length;
+      this.cachedHead = text.slice(0, this.fracAt);
+      this.cachedTail = text.slice(this.fracEnd);
+      this.cachedSec = t.sec;
+    }
+    return t;
+  }
+
+  private parseAll(text: string): EventTime | TimeParseError {
     this.reset();
     const steps = this.steps;
     const len = text.length;
@@ -307,6 +338,7 @@ class CompiledTimeFormat implements TimeFormat {
     this.epoch = -1;
     this.monSet = false;
     this.mdaySet = false;
+    this.fracAt = -1;
     this.year = 1970;
     this.mon = 0;
     this.mday = 1;
@@ -365,6 +397,7 @@ class CompiledTimeFormat implements TimeFormat {
       case FRAC: {
         let c = text.charCodeAt(pos);
         if (!isDigit(c)) return -(pos + 1);
+        this.fracAt = pos;
         // Nanoseconds keep 9 digits; further digits are read and dropped.
         let v = 0;
         let n = 0;
@@ -376,6 +409,7 @@ class CompiledTimeFormat implements TimeFormat {
         } while (isDigit(c));
         for (; n < 9; n++) v *= 10;
         this.nsec = v;
+        this.fracEnd = pos;
         return pos;
       }
       case ZONE_NUM:
@@ -507,6 +541,18 @@ class CompiledTimeFormat implements TimeFormat {
     }
     return new EventTime(sec, this.nsec);
   }
+}
+
+/** text[from, to) as a fraction of a second in nanoseconds (9 digits kept, as the FRAC step); -1 if it is not all digits. */
+function fraction(text: string, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (!isDigit(c)) return -1;
+    if (i - from < 9) v = v * 10 + (c - 48);
+  }
+  for (let n = to - from; n < 9; n++) v *= 10;
+  return v;
 }
 
 function isLetter(c: number): boolean {

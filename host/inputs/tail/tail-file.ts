@@ -6,6 +6,10 @@ import { readlink, stat, type FileHandle } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import { LineEncoder } from '../../engine/chunk.ts';
 import type { Chunk } from '../../engine/chunk.ts';
+import { writeEvent } from '../../engine/record-encoder.ts';
+import type { Parsed } from '../../parsers/parser.ts';
+import { JsonParser } from '../../parsers/json.ts';
+import { UNMATCHED } from '../../parsers/json-event.ts';
 import type { ChunkWriter } from '../../storage/store.ts';
 import { EventTime, encodeEvent, type Record } from '../../../sdk/src/codec/events.ts';
 import type { FilePosition } from './file-position.ts';
@@ -40,6 +44,8 @@ export class TailFile {
   private readonly writer: ChunkWriter;
   private readonly encoder: LineEncoder;
   private readonly input: TailInput;
+  /** Lines become parser's records as they are read (input.parses). */
+  private readonly parses: boolean;
   /** multiline.parser or docker_mode: the pieces of long lines are joined. */
   private readonly multiline: TailMultiline | undefined;
   private readonly joiner: FileJoiner | undefined;
@@ -69,6 +75,7 @@ export class TailFile {
     this.writer = ctx.store.writer(ctx.account, input.tagOf(path));
     this.buf = Buffer.allocUnsafe(cfg.buffer_max_size);
     this.encoder = new LineEncoder(cfg.key, cfg.path_key ? { [cfg.path_key]: path } : {}, cfg.offset_key);
+    this.parses = input.parses;
     this.multiline = input.multiline;
     if (this.multiline) this.joiner = new FileJoiner(this.multiline.modes, (r) => this.writeRecord(r));
     if (replay && replay.until > offset) this.replaying = replay;
@@ -338,17 +345,21 @@ export class TailFile {
     const { cfg, ctx } = this.input;
     let body: Record;
     let time: EventTime;
+    let parsed: Parsed | undefined;
     if (this.multiline!.output === 'fields') {
       // Fluent Bit's multiline.parser: the runtime's fields, the time from the line.
       body = r.body;
       time = r.time ?? EventTime.now();
     } else {
       // docker_mode: the joined docker line goes on to parser; a line that is not one, as it is.
-      body = { [cfg.key]: r.reason === 'unparsed' ? (r.body.log as string) : JSON.stringify(r.body) };
-      time = EventTime.now();
+      const line = r.reason === 'unparsed' ? (r.body.log as string) : JSON.stringify(r.body);
+      parsed = this.parses ? this.input.parse(line) : undefined;
+      body = parsed ? parsed.body : { [cfg.key]: line };
+      time = parsed?.time ?? EventTime.now();
     }
-    if (cfg.path_key) body[cfg.path_key] = this.path;
-    if (cfg.offset_key) body[cfg.offset_key] = r.offset;
+    // A parsed record is parser's fields alone (see writeParsed).
+    if (cfg.path_key && !parsed) body[cfg.path_key] = this.path;
+    if (cfg.offset_key && !parsed) body[cfg.offset_key] = r.offset;
     const bytes = encodeEvent(body, time);
     this.writer.reserve(bytes.length).appendBytes(bytes, 1);
     this.joinedOut++;
@@ -395,11 +406,58 @@ export class TailFile {
 
   /** Writes one line; `next` is the file offset where the following line starts. */
   private writeLine(buf: Buffer, start: number, end: number, nowMs: number, next: number, offset = this.base + start): void {
+    if (this.parses && this.writeParsed(buf, start, end, nowMs, next)) return;
     // reserve() may seal the previous chunk: it covers the lines before this one only.
     const c = this.writer.reserve(this.encoder.size(end - start));
     this.lineEnd = next;
     this.encoder.write(c, Math.floor(nowMs / 1000), (nowMs % 1000) * 1e6, buf, start, end, offset);
     this.writer.commit();
+  }
+
+  /**
+   * With parser: writes the line's record, its time the parsed one or the
+   * line's, and returns true; false when parser did not take the line (the
+   * caller writes it as it is). path_key and offset_key go only on lines
+   * kept as they are, as sluice always did (Fluent Bit adds them to parsed
+   * records too).
+   */
+  private writeParsed(buf: Buffer, start: number, end: number, nowMs: number, next: number): boolean {
+    const parser = this.input.parser;
+    if (parser instanceof JsonParser) {
+      // Straight from the line's bytes; what the fast path does not take goes the way below.
+      const c = this.writer.reserve(0);
+      const at = parser.writeEvent(buf, start, end, c.buf, c.size, c.buf.length, Math.floor(nowMs / 1000), (nowMs % 1000) * 1e6);
+      if (at >= 0) {
+        c.size = at;
+        c.count++;
+        this.lineEnd = next;
+        this.writer.commit();
+        return true;
+      }
+      if (at === UNMATCHED) {
+        this.input.unmatched();
+        return false;
+      }
+    }
+    const r = this.input.parse(buf.toString('utf8', start, end));
+    if (!r) return false;
+    const t = r.time;
+    const sec = t ? t.sec : Math.floor(nowMs / 1000);
+    const nsec = t ? t.nsec : (nowMs % 1000) * 1e6;
+    // As in writeLine: whatever reserve() seals holds the lines before this one only.
+    const c = this.writer.reserve(0);
+    const at = writeEvent(c.buf, c.size, c.buf.length, sec, nsec, r.body);
+    if (at >= 0) {
+      c.size = at;
+      c.count++;
+    } else {
+      // A nested map or list, or the chunk's buffer may be too short: the generic encoder, which gives the exact size.
+      const bytes = encodeEvent(r.body, t ?? new EventTime(sec, nsec));
+      this.writer.reserve(bytes.length).appendBytes(bytes, 1);
+    }
+    this.lineEnd = next;
+    this.writer.commit();
+    return true;
   }
 
   /** A line that may not be valid UTF-8: invalid bytes become U+FFFD, counted. */

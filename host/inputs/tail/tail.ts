@@ -8,6 +8,7 @@ import { dirname, join, matchesGlob, resolve } from 'node:path';
 import { FilePosition } from './file-position.ts';
 import { MULTILINE_MODES, type MultilineMode } from '../../parsers/multiline.ts';
 import type { Replay } from './multiline.ts';
+import type { Parsed, Parser } from '../../parsers/parser.ts';
 import { TailDb, fileKey } from './tail-db.ts';
 import { TailFile } from './tail-file.ts';
 import type { Input, InputContext, InputKind } from '../input.ts';
@@ -89,6 +90,12 @@ export class TailInput implements Input {
   readonly ctx: InputContext;
   readonly rotateWaitMs: number;
   readonly multiline: TailMultiline | undefined;
+  /** Lines go through parser as they are read (not with multiline.parser, whose records are the runtime's fields, as in Fluent Bit). */
+  readonly parses: boolean;
+  private readonly parserLabels: { name: string };
+  /** When a throwing parser was last logged, and how many throws since. */
+  private parserFailedAt = 0;
+  private parserFailures = 0;
   private readonly patterns: string[];
   private readonly excludes: string[];
   /** Followed files by device:inode. */
@@ -117,6 +124,8 @@ export class TailInput implements Input {
     this.rotateWaitMs = cfg.rotate_wait * 1000;
     this.multiline = tailMultiline(cfg);
     // As in Fluent Bit: with multiline.parser, records are the joined fields and parser is not used.
+    this.parses = cfg.parser !== '' && this.multiline?.output !== 'fields';
+    this.parserLabels = { name: ctx.name };
     if (cfg.parser && this.multiline?.output === 'fields') ctx.log.warn({ parser: cfg.parser, 'multiline.parser': cfg['multiline.parser'] }, 'parser is not used when multiline.parser is set (as in Fluent Bit); use a parser filter on the joined records instead');
     this.patterns = cfg.path.map((p) => resolve(p));
     this.excludes = cfg.exclude_path.map((p) => resolve(p));
@@ -125,6 +134,48 @@ export class TailInput implements Input {
       this.db = new TailDb(resolve(cfg.db));
       this.db.load();
     }
+  }
+
+  /**
+   * A line through parser: its record, or undefined when parser does not
+   * match it (counted) or throws (logged); the line then goes on as it is,
+   * as in Fluent Bit.
+   */
+  parse(line: string): Parsed | undefined {
+    const parser = this.parser;
+    if (!parser) return undefined;
+    let r: Parsed | undefined;
+    try {
+      r = parser.parse(line);
+    } catch (err) {
+      this.parserFailed(err);
+      return undefined;
+    }
+    if (!r) this.ctx.metrics.parserUnmatched.inc(this.parserLabels);
+    else if (r.timeError !== undefined) this.ctx.metrics.parserTimeErrors.inc(this.parserLabels);
+    return r;
+  }
+
+  /** The parser lines go through now (a reload may have changed it); undefined without one. */
+  get parser(): Parser | undefined {
+    return this.ctx.parser?.(this.cfg.parser);
+  }
+
+  /** A line the parser's fast path found not to be a record (JsonParser.writeEvent). */
+  unmatched(): void {
+    this.ctx.metrics.parserUnmatched.inc(this.parserLabels);
+  }
+
+  /** At most one log line every 5 s: a parser that throws on every line would flood the log. */
+  private parserFailed(err: unknown): void {
+    const now = Date.now();
+    if (now - this.parserFailedAt < 5000) {
+      this.parserFailures++;
+      return;
+    }
+    this.ctx.log.error({ parser: this.cfg.parser, err: (err as Error)?.message ?? String(err), not_logged_since_last: this.parserFailures }, 'the parser failed on a line; the line goes on as it is');
+    this.parserFailedAt = now;
+    this.parserFailures = 0;
   }
 
   tagOf(path: string): string {

@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { compileParser } from '../../../host/parsers/registry.ts';
-import { translateRubyRegex } from '../../../host/parsers/regex.ts';
+import { compileRubyRegex, translateRubyRegex, unnamedGroups } from '../../../host/parsers/regex.ts';
 import type { ParserDef } from '../../../host/parsers/parser.ts';
 
 const rx = (regex: string, extra: Partial<ParserDef> = {}) => compileParser({ name: 't', format: 'regex', regex, ...extra });
@@ -96,5 +96,41 @@ describe('format regex', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  test('property: the pattern with its groups unnamed captures what each named group does', () => {
+    // Random patterns of the pieces the scan must tell apart: classes holding parens, escaped parens, lookarounds, groups of every kind.
+    let names = 0;
+    const atom: fc.Arbitrary<string> = fc.letrec((tie) => ({
+      atom: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.constantFrom('a', 'b', '(?:)', '[a(]', '[^)b]', '\\(', '\\)', '\\[', '.', '[\\]a]', '\\d'),
+        fc.tuple(tie('seq') as fc.Arbitrary<string>, fc.constantFrom('(?<N>', '(', '(?:', '(?=', '(?!', '(?<=', '(?<!')).map(([inner, open]) => `${open}${inner})`),
+      ),
+      seq: fc.array(fc.tuple(tie('atom') as fc.Arbitrary<string>, fc.constantFrom('', '', '?', '*', '+', '|')).map(([a, q]) => a + q), { minLength: 1, maxLength: 4 }).map((xs) => xs.join('')),
+    })).seq;
+    fc.assert(
+      fc.property(atom, fc.array(fc.string({ unit: fc.constantFrom('a', 'b', '(', ')', '[', ']', '1', 'x'), maxLength: 12 }), { minLength: 1, maxLength: 8 }), (shape, texts) => {
+        names = 0;
+        const pattern = shape.replace(/\(\?<N>/g, () => `(?<g${names++}>`);
+        let compiled;
+        try {
+          compiled = compileRubyRegex(pattern);
+        } catch {
+          return; // no named group, or not a valid pattern
+        }
+        const { regex, names: groupNames } = compiled;
+        const u = unnamedGroups(regex.source, regex.flags, groupNames);
+        assert.ok(u, `${pattern}: no unnamed form`);
+        for (const t of texts) {
+          const m = regex.exec(t);
+          const n = u.regex.exec(t);
+          assert.equal(n === null, m === null, `${pattern} on ${t}`);
+          if (m && n) for (let k = 0; k < groupNames.length; k++) assert.equal(n[u.index[k]!], m.groups![groupNames[k]!], `${pattern} on ${t}: ${groupNames[k]}`);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    assert.equal(unnamedGroups('(?<a>x)\\k<a>', 'm', ['a']), undefined, 'a named backreference keeps the names');
   });
 });

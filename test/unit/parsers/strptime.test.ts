@@ -274,6 +274,39 @@ describe('strptime properties', () => {
     );
   });
 
+  test('a format reads each text as a fresh one would, though it reuses the last seconds it read for texts that differ in the fraction', () => {
+    const samples: [string, string, StrptimeOptions][] = [
+      ['%Y-%m-%dT%H:%M:%S.%LZ', '2025-01-01T00:00:09.123Z', {}],
+      ['%Y-%m-%dT%H:%M:%S.%L%z', '2025-06-30T23:59:59.5+09:30', {}],
+      ['%Y-%m-%d %H:%M:%S.%L', '2025-03-30 02:30:00.25', { offset: 3600 }],
+      ['%s.%L', '1700000000.123456789', {}],
+      ['%Y%m%d%H%M%S%L', '20250101000009123', {}],
+      ['%d/%b/%Y:%H:%M:%S.%L %z', '10/Oct/2000:13:55:36.001 -0700', { strict: false }],
+      // No year: the clock, which moves on between texts, gives it.
+      ['%b %e %H:%M:%S.%L', 'Dec 31 23:59:59.999', { now: () => clock }],
+    ];
+    let clock = 0;
+    const edit = fc.tuple(fc.nat(40), fc.constantFrom(...'0123456789.:+-Z x'.split('')), fc.boolean());
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(samples.length - 1), fc.array(edit, { maxLength: 3 }), fc.nat(400)), { minLength: 1, maxLength: 30 }), (seq) => {
+        clock = JUNE_2025();
+        const shared = samples.map(([f, , o]) => compileStrptime(f, o));
+        for (const [k, edits, days] of seq) {
+          clock += days * 86400_000;
+          const [format, sample, opts] = samples[k]!;
+          let text = sample;
+          // Mostly digit changes in place (the same second or the next), sometimes an insertion.
+          for (const [at, c, insert] of edits) {
+            const i = at % (text.length + 1);
+            text = text.slice(0, i) + c + text.slice(insert ? i : i + 1);
+          }
+          assert.deepEqual(shared[k]!.parse(text), compileStrptime(format, opts).parse(text), `${format} ${JSON.stringify(text)}`);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   test('compiling random formats either works or throws StrptimeFormatError', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 20 }), (f) => {
