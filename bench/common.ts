@@ -13,6 +13,8 @@ export interface Options {
   interval: number;
   /** chunk_handover on every output; the key is left out when not given (a host without it refuses it). */
   handover: 'auto' | 'bytes' | undefined;
+  /** Run the host from its TypeScript source instead of the built dist/ that npm pack ships. */
+  source: boolean;
 }
 
 export class BenchError extends Error {}

@@ -48,13 +48,13 @@ export function commandLine(args: string[]): string {
 
 export const loadAverage = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
-export function header(m: Machine, date: string, command: string, gitCommit: string | undefined, runs: number): string {
+export function header(m: Machine, date: string, command: string, gitCommit: string | undefined, runs: number, source: boolean): string {
   return [
     `## sluice bench, ${date}`,
     '',
     `- command: \`${command}\``,
     `- machine: ${m.nproc} CPUs (nproc), ${m.cpu}, Linux ${m.kernel}, Node ${m.node}`,
-    `- tree: ${gitCommit ?? 'not a git checkout'}`,
+    `- tree: ${gitCommit ?? 'not a git checkout'}; host and bundled plugins run ${source ? 'from TypeScript source (--source)' : 'from dist/, built as npm pack ships it'}`,
     `- load average (1, 5, 15 min) at start: ${loadAverage()}`,
     `- ${runs} run${runs === 1 ? '' : 's'} per scenario; the last row of each table is the median (min–max) over the runs`,
     '',

@@ -13,6 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BenchError, progress, statusDone, type Options, type Row, type Scenario } from './common.ts';
 import { commandLine, commit, compare, header, loadAverage, machine, medianRange, readResult, summarize, table, type BenchResult } from './report.ts';
+import { buildHost } from './host.ts';
 import { forwardNull } from './scenarios/forward.ts';
 import { reloadUnderLoad } from './scenarios/reload.ts';
 import { FILE_OUTPUT, GO_DECODE_OUTPUT, GO_NULL_OUTPUT, NULL_OUTPUT, TS_DECODE_OUTPUT, tailKafka, tailScenario } from './scenarios/tail.ts';
@@ -27,6 +28,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --rate N          reload: lines appended to the tailed file per second (default: 100000)
   --interval S      reload: seconds between a reload's end and the next SIGHUP (default: 2)
   --handover MODE   chunk_handover: MODE (auto or bytes) on every output; left out when not given
+  --source          run the host and bundled plugins from their TypeScript source (default: build
+                    dist/ first, as npm pack does, and run that: what users install)
   --out FILE        write the results as JSON to FILE (for --compare later)
   --compare FILE    compare with an earlier --out FILE: new/old of each scenario's medians
   --json            also print the results as one JSON line on stdout
@@ -120,6 +123,7 @@ async function main(): Promise<void> {
       rate: { type: 'string' },
       interval: { type: 'string' },
       handover: { type: 'string' },
+      source: { type: 'boolean', default: false },
       out: { type: 'string' },
       compare: { type: 'string' },
       keep: { type: 'boolean', default: false },
@@ -143,7 +147,9 @@ async function main(): Promise<void> {
     rate: positiveInt('rate', values.rate, 100_000),
     interval: nonNegative('interval', values.interval, 2),
     handover: values.handover as Options['handover'],
+    source: values.source,
   };
+  if (!opts.source) buildHost();
   const names = values.scenario === 'all' ? SCENARIOS.map((s) => s.name) : values.scenario.split(',').map((n) => n.trim());
   const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
   if (unknown.length || !names.length) throw new BenchError(`unknown scenario ${JSON.stringify(unknown.join(','))}; known: ${SCENARIOS.map((s) => s.name).join(', ')}, all`);
@@ -155,7 +161,7 @@ async function main(): Promise<void> {
   const date = new Date().toISOString();
   const command = commandLine(args);
   const tree = commit();
-  process.stdout.write(header(m, date, command, tree, opts.runs));
+  process.stdout.write(header(m, date, command, tree, opts.runs, opts.source));
   const results: { scenario: Scenario; runs: Row[] }[] = [];
   for (const s of chosen) {
     const runOnce = await s.setup(opts);
