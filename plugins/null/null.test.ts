@@ -25,6 +25,8 @@ test('answers every chunk OK without decoding it (bytes that are not MessagePack
   assert.deepEqual(await plugin.drain(), { outstanding: 0 });
   const ok = (await plugin.metrics()).find((m) => m.name === 'sdk_flush_answers_total' && m.labels.status === 'ok');
   assert.equal(ok?.value, 21);
+  const acked = (await plugin.metrics()).find((m) => m.name === 'null_acked_records_total');
+  assert.equal(acked?.value, 7 + 20, 'the events each chunk declares, summed');
   assert.deepEqual(await plugin.stop(), { code: 0, signal: undefined });
   assert.equal(plugin.hostStdout, '');
   assert.deepEqual(plugin.stdout, []);
