@@ -39,11 +39,10 @@ interface FilterInstance {
   emitter?: EmitterSpec & { account: InputAccount };
 }
 
-/** The steps for one input and tag, with the filter (if any) each step is. */
+/** The steps for one input and tag, and the filter each step is. */
 interface Plan {
   steps: Step[];
-  names: string[];
-  filters: (FilterInstance | undefined)[];
+  filters: FilterInstance[];
 }
 
 /**
@@ -205,7 +204,7 @@ export class Pipeline {
     const id = `${input}\u0000${tag}`;
     let plan = this.plans.get(id);
     if (plan) return plan;
-    plan = { steps: [], names: [], filters: [] };
+    plan = { steps: [], filters: [] };
     const owner = this.emitters.get(input);
     let from = 0;
     if (owner?.emitter!.reentry === 'after') from = this.filters.indexOf(owner) + 1;
@@ -214,7 +213,6 @@ export class Pipeline {
       if (f === owner || !f.match.test(tag)) continue;
       const filter = f.filter;
       plan.steps.push((e, t) => filter.filter(e, t));
-      plan.names.push(f.name);
       plan.filters.push(f);
     }
     this.plans.set(id, plan);
@@ -225,10 +223,10 @@ export class Pipeline {
   private transform(account: InputAccount, tag: string, chunk: Chunk): Chunk {
     const plan = this.planFor(account.name, tag);
     if (!plan.steps.length) return chunk;
-    const r = transformChunk(chunk, plan.steps, (i, err) => this.stepFailed(account.name, i < 0 ? undefined : plan.names[i], err));
+    const r = transformChunk(chunk, plan.steps, (i, err) => this.stepFailed(account.name, i < 0 ? undefined : plan.filters[i]!.name, err));
     for (let i = 0; i < plan.steps.length; i++) {
-      const f = plan.filters[i];
-      if (!f || !r.seen[i]) continue;
+      const f = plan.filters[i]!;
+      if (!r.seen[i]) continue;
       const labels = { name: f.name };
       this.metrics.filterRecords.inc(labels, r.seen[i]);
       if (r.dropped[i]) this.metrics.filterDropped.inc(labels, r.dropped[i]);
