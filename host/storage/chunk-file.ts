@@ -100,6 +100,11 @@ export function writeChunkFile(path: string, h: ChunkHeader, data: Buffer, fsync
   }
 }
 
+/** Where the events start in the file of a chunk with this tag. */
+export function dataOffset(tag: string): number {
+  return FIXED + Buffer.byteLength(tag, 'utf8');
+}
+
 /** Reads the events of a chunk file whose header was verified at start. */
 export function readChunkData(path: string): Buffer {
   const b = readFileSync(path);
