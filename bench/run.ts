@@ -50,6 +50,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --reloads N       reload: reloads per run (default: 10)
   --rate N          reload: lines appended to the tailed file per second (default: 100000)
   --interval S      reload: seconds between a reload's end and the next SIGHUP (default: 2)
+  --handover H      how outputs get chunks: auto (by reference when the plugin can) or bytes
+                    (sets SLUICE_CHUNK_HANDOVER for the host; default: the environment's, else auto)
   --keep            keep each run's temp directories (config, probe records, storage.path)
   --json            also print the results as one JSON line on stdout
   --verbose         copy the host's stderr (its JSON log) to stderr
@@ -1261,6 +1263,7 @@ async function main(): Promise<void> {
       reloads: { type: 'string' },
       rate: { type: 'string' },
       interval: { type: 'string' },
+      handover: { type: 'string' },
       keep: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
@@ -1280,6 +1283,11 @@ async function main(): Promise<void> {
     rate: positiveInt('rate', values.rate, 100_000),
     interval: nonNegative('interval', values.interval, 2),
   };
+  if (values.handover !== undefined) {
+    if (values.handover !== 'auto' && values.handover !== 'bytes') throw new BenchError(`--handover needs auto or bytes, got ${JSON.stringify(values.handover)}`);
+    // The host reads it as every output's default chunk_handover.
+    process.env.SLUICE_CHUNK_HANDOVER = values.handover;
+  }
   const chosen = values.scenario === 'all' ? SCENARIOS : SCENARIOS.filter((s) => s.name === values.scenario);
   if (chosen.length === 0) throw new BenchError(`unknown scenario ${JSON.stringify(values.scenario)}; known: ${SCENARIOS.map((s) => s.name).join(', ')}, all`);
 
