@@ -631,7 +631,7 @@ async function checkFlushStream(s: Shared, h: PluginHarness, part: string, decla
       return await Promise.race([
         viaHarness.then((out) => {
           if (h.version >= 2 && out.chunkId !== id) echoProblems.push(`the answer to the send of chunk ${id} carries chunk_id ${JSON.stringify(out.chunkId)}`);
-          return { status: out.status, message: out.message, refUnreadable: out.refUnreadable, matched: true };
+          return { status: out.status, message: out.message, refUnreadable: !!out.refUnreadable, matched: true };
         }),
         fallback.promise.then((a) => ({ status: String(a.r.status), message: a.r.message ?? '', refUnreadable: !!a.r.ref_unreadable, matched: false })),
       ]);

@@ -43,8 +43,8 @@ export interface FlushOutcome {
   chunkId: string;
   /** The send this answers (version 2; 0 in version 1). */
   sendSeq: number;
-  /** The plugin said it could not read the send's reference (sluice then sends the bytes). */
-  refUnreadable: boolean;
+  /** Present (true) when the plugin said it could not read the send's reference: sluice then sends the bytes. */
+  refUnreadable?: true;
 }
 
 export interface FlushOptions {
@@ -359,7 +359,7 @@ export class PluginHarness {
     const req: FlushRequest = { chunk_id: chunkId, tag, events: ref ? Buffer.alloc(0) : data, count: o.count ?? count, attempt: o.attempt ?? 1, send_seq: this.version >= 2 ? seq : 0, ...(ref ? { ref } : {}) };
     try {
       const r = await this.send(req, o.timeoutMs ?? this.timeoutMs, `the flush of chunk ${chunkId}${this.version >= 2 ? ` (send ${seq})` : ''}${ref ? ` by reference (${ref.path})` : ''}`);
-      return { status: String(r.status), message: r.message ?? '', retryAfterMs: Number(r.retry_after_ms ?? 0), chunkId: r.chunk_id, sendSeq: Number(r.send_seq ?? 0), refUnreadable: !!r.ref_unreadable };
+      return { status: String(r.status), message: r.message ?? '', retryAfterMs: Number(r.retry_after_ms ?? 0), chunkId: r.chunk_id, sendSeq: Number(r.send_seq ?? 0), ...(r.ref_unreadable ? { refUnreadable: true as const } : {}) };
     } finally {
       if (file) rmSync(file, { force: true });
     }
