@@ -477,7 +477,7 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
     const o: OutputConfig = {
       plugin: plugin!, instance: instanceName(plugin!, v.alias), match: match ?? /$^/, workers: d('workers'), retryLimit: retryLimit ?? 5,
       flushTimeout: d('flush_timeout'), startTimeout: d('start_timeout'), startRetries: startRetries ?? 3, healthCheckInterval: d('health_check_interval'), stopGrace: d('stop_grace'), totalLimitSize: d('storage.total_limit_size'),
-      chunkHandover: v.chunk_handover ?? handoverDefault(path), pluginConfig, command, path,
+      chunkHandover: common.some((e) => e.norm === 'chunk_handover') ? v.chunk_handover : handoverDefault(path), pluginConfig, command, path,
     };
     checkable.push(o);
     if (issues.length === errorsBefore) outputs.push(o);
