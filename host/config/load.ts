@@ -20,7 +20,7 @@ import { BUNDLED_PLUGINS_DIR, moduleFile } from '../paths.ts';
 import type { PluginCommand } from '../supervisor/plugin-process.ts';
 import { ConfigReader, collected, type Collected, type ListName } from './files.ts';
 import { checkMultilineParserDef, checkParserDef } from './parser-checks.ts';
-import { FILTER_COMMON_SPEC, INPUT_COMMON_SPEC, OUTPUT_COMMON_SPEC, PLUGIN_ENTRY_SPEC, SERVICE_SPEC } from './schema.ts';
+import { CHUNK_HANDOVERS, FILTER_COMMON_SPEC, INPUT_COMMON_SPEC, OUTPUT_COMMON_SPEC, PLUGIN_ENTRY_SPEC, SERVICE_SPEC } from './schema.ts';
 import { ConfigIssue, Locator, entryOf, formatPath, plain, sortIssues, type At, type Format, type KeyPath, type LEntry, type LMap, type LNode, type LSeq } from './source.ts';
 
 export { ConfigIssue, formatPath, sortIssues, type KeyPath };
@@ -63,6 +63,7 @@ export interface OutputConfig {
   healthCheckInterval: number;
   stopGrace: number;
   totalLimitSize: number;
+  chunkHandover: (typeof CHUNK_HANDOVERS)[number];
   /** The plugin's own keys, for Configure, lowercased (Fluent Bit's keys are case-insensitive). */
   pluginConfig: { [k: string]: unknown };
   command: PluginCommand;
@@ -465,10 +466,18 @@ function load(file: string, text: string | undefined, env: NodeJS.ProcessEnv, op
     const startRetries = parseRetryLimit(word(v.start_retries));
     if (startRetries === undefined || startRetries < 1) bad([...path, 'start_retries'], `must be a number of at least 1, no_limits or false, got ${JSON.stringify(v.start_retries)}`, true);
     const d = (key: string) => v[key] ?? OUTPUT_COMMON_SPEC[key]!.default;
+    // SLUICE_CHUNK_HANDOVER=bytes runs a whole test suite by value.
+    const handoverDefault = (p: KeyPath) => {
+      const env = process.env.SLUICE_CHUNK_HANDOVER?.trim().toLowerCase();
+      if (!env) return 'auto';
+      const found = CHUNK_HANDOVERS.find((h) => h === env);
+      if (!found) bad([...p, 'chunk_handover'], `the environment variable SLUICE_CHUNK_HANDOVER is ${JSON.stringify(process.env.SLUICE_CHUNK_HANDOVER)}; it must be auto or bytes (or unset)`);
+      return found ?? 'auto';
+    };
     const o: OutputConfig = {
       plugin: plugin!, instance: instanceName(plugin!, v.alias), match: match ?? /$^/, workers: d('workers'), retryLimit: retryLimit ?? 5,
       flushTimeout: d('flush_timeout'), startTimeout: d('start_timeout'), startRetries: startRetries ?? 3, healthCheckInterval: d('health_check_interval'), stopGrace: d('stop_grace'), totalLimitSize: d('storage.total_limit_size'),
-      pluginConfig, command, path,
+      chunkHandover: common.some((e) => e.norm === 'chunk_handover') ? v.chunk_handover : handoverDefault(path), pluginConfig, command, path,
     };
     checkable.push(o);
     if (issues.length === errorsBefore) outputs.push(o);

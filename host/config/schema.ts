@@ -32,6 +32,8 @@ export const INPUT_COMMON_SPEC: ConfigSpec = {
   'storage.pause_on_chunks_overlimit': { type: 'bool', default: false, description: 'With filesystem storage: pause the input when storage.max_chunks_up is reached, instead of putting chunks down to disk' },
 };
 
+export const CHUNK_HANDOVERS = ['auto', 'bytes'] as const;
+
 export const OUTPUT_COMMON_SPEC: ConfigSpec = {
   name: { type: 'string', required: true, description: 'Plugin: a bundled one (stdout, file, null, counter, kafka, forward) or a key of plugins:' },
   alias: { type: 'string', description: 'Instance name in logs and metrics (default: <name>.<index>)' },
@@ -45,6 +47,7 @@ export const OUTPUT_COMMON_SPEC: ConfigSpec = {
   health_check_interval: { type: 'duration', default: 10, min: 0.1, description: 'Health check period; three failures in a row restart the plugin (seconds)' },
   'storage.total_limit_size': { type: 'size', default: 0, description: 'Chunk bytes this output may hold; over it, its oldest queued chunks are dropped for this output (counted); 0 for no limit' },
   stop_grace: { type: 'duration', default: 5, min: 0, description: 'After the Shutdown call, how long before the plugin process group gets SIGTERM, then SIGKILL (seconds)' },
+  chunk_handover: { type: 'string', default: 'auto', oneOf: CHUNK_HANDOVERS, description: 'auto: a plugin on this machine that declares chunk_ref gets each chunk as a reference to a file, not as bytes over gRPC; bytes: always the bytes. The environment variable SLUICE_CHUNK_HANDOVER changes the default' },
 };
 
 export const FILTER_COMMON_SPEC: ConfigSpec = {

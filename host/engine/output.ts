@@ -5,7 +5,7 @@
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../api/metrics.ts';
 import { PluginSupervisor, type SupervisorOptions } from '../supervisor/supervisor.ts';
-import type { FlushResult } from '../../sdk/src/protocol.ts';
+import type { ChunkRef, FlushResult } from '../../sdk/src/protocol.ts';
 import type { Chunk } from './chunk.ts';
 import { backoffSeconds } from './retry.ts';
 import type { DeadLetters } from '../storage/dead-letter.ts';
@@ -21,12 +21,16 @@ export interface OutputOptions {
   flushTimeoutMs: number;
   /** storage.total_limit_size: chunk bytes this output may hold; 0 for no limit. */
   totalLimitSize: number;
+  /** auto: chunks by reference to a plugin that takes them; bytes: always the bytes. */
+  chunkHandover: 'auto' | 'bytes';
   supervisor: SupervisorOptions;
 }
 
 /** What an output needs from the chunk store. */
 export interface OutputStore {
   load(chunk: Chunk): Buffer;
+  /** Where a local plugin can read the chunk's events without loading it; undefined: send the bytes. */
+  ref(chunk: Chunk): ChunkRef | undefined;
   /** This output is done with the chunk (delivered or given up): remembered across restarts. */
   finished(chunk: Chunk, output: string): void;
   /** A send was answered (of this chunk, if known): its bytes may leave memory. */
@@ -45,7 +49,11 @@ interface Send {
   d: Delivery;
   seq: number;
   sentAt: number;
+  /** The file, when the chunk went by reference. */
+  ref: string | undefined;
 }
+
+const NO_BYTES = Buffer.alloc(0);
 
 const byOrder = (a: Delivery, b: Delivery) => a.order - b.order;
 
@@ -76,6 +84,8 @@ export class Output {
   private retired = false;
   /** Chunks the plugin answered while draining for a reload. */
   private answeredWhileRetiring = 0;
+  /** The current plugin process could not read a reference: it gets bytes until it is replaced. */
+  private refsRefused = false;
   private idleWaiters: (() => void)[] = [];
   private readonly sweepTimer: NodeJS.Timeout;
 
@@ -91,6 +101,7 @@ export class Output {
     this.deadLetters = deps.deadLetters;
     this.supervisor = new PluginSupervisor(opts.supervisor, {
       ready: () => {
+        this.refsRefused = false;
         this.up(1);
         this.dispatch();
       },
@@ -144,24 +155,29 @@ export class Output {
     if (this.paused) return;
     const sup = this.supervisor;
     const v2 = sup.protocol >= 2;
+    const byRef = this.opts.chunkHandover === 'auto' && !this.refsRefused && sup.takesRefs;
     // At shutdown, chunks only in memory all go out (they are lost otherwise); files wait on disk.
     while (this.queue.length && (this.inFlight.size < this.opts.workers || (this.unlimited && !this.queue[0]!.chunk.file)) && sup.state === 'ready') {
       const d = this.queue.shift()!;
       const c = d.chunk;
-      let events: Buffer;
-      try {
-        events = this.store.load(c);
-      } catch (err) {
-        this.giveUp(d, 'error', `cannot read the chunk file: ${(err as Error).message}`);
-        continue;
+      // By reference, a chunk that is down stays down: the plugin reads its file.
+      const ref = byRef ? this.store.ref(c) : undefined;
+      let events: Buffer = NO_BYTES;
+      if (!ref) {
+        try {
+          events = this.store.load(c);
+        } catch (err) {
+          this.giveUp(d, 'error', `cannot read the chunk file: ${(err as Error).message}`);
+          continue;
+        }
       }
       const seq = ++this.lastSeq;
-      if (!sup.send({ chunk_id: c.id, tag: c.tag, events, count: c.count, attempt: d.attempt, send_seq: v2 ? seq : 0 })) {
+      if (!sup.send({ chunk_id: c.id, tag: c.tag, events, count: c.count, attempt: d.attempt, send_seq: v2 ? seq : 0, ...(ref ? { ref } : {}) })) {
         this.queue.unshift(d);
         break;
       }
       c.busy++;
-      this.inFlight.set(seq, { d, seq, sentAt: Date.now() });
+      this.inFlight.set(seq, { d, seq, sentAt: Date.now(), ref: ref?.path });
     }
     this.gauges();
   }
@@ -193,6 +209,10 @@ export class Output {
     const d = s.d;
     const c = d.chunk;
     c.busy--;
+    if (r.ref_unreadable && s.ref !== undefined) {
+      this.refUnreadable(d, s.ref, r.message);
+      return this.afterAnswer();
+    }
     let status = r.status;
     if (status !== 'OK' && status !== 'RETRY' && status !== 'ERROR') {
       this.log.warn({ chunk: c.id, status }, 'plugin answered an unknown Flush status; treated as RETRY');
@@ -224,6 +244,20 @@ export class Output {
       }, waitS * 1000));
     }
     this.afterAnswer(c);
+  }
+
+  /**
+   * The plugin could not read the file a send named: not the chunk's fault.
+   * The chunk goes back to the front of the queue, attempt unchanged, and
+   * this plugin process gets bytes from now on.
+   */
+  private refUnreadable(d: Delivery, path: string, message: string): void {
+    if (!this.refsRefused) {
+      this.refsRefused = true;
+      this.log.warn({ chunk: d.chunk.id, path, plugin_message: message, plugin_pid: this.supervisor.pid },
+        'the plugin cannot read chunks by reference; sending it bytes until its process is replaced');
+    }
+    this.queue.unshift(d);
   }
 
   private afterAnswer(chunk?: Chunk): void {

@@ -311,6 +311,7 @@ export class Pipeline {
     return new Output({
       name: o.instance, match: o.match, workers: o.workers, retryLimit: o.retryLimit,
       retryBase: svc['scheduler.base'], retryCap: svc['scheduler.cap'], totalLimitSize: o.totalLimitSize, flushTimeoutMs: o.flushTimeout * 1000,
+      chunkHandover: o.chunkHandover,
       supervisor: {
         instance: o.instance, command: o.command, config: o.pluginConfig, hostVersion: this.hostVersion, logLevel: pinoLevel(svc.log_level),
         startTimeoutMs: o.startTimeout * 1000, startRetries: o.startRetries,

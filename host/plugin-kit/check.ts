@@ -12,9 +12,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
-import { startPlugin, type DescribeResponse, type Exit, type PluginHarness } from '../../sdk/src/harness.ts';
+import { startPlugin, type DescribeResponse, type Exit, type FlushOptions, type PluginHarness } from '../../sdk/src/harness.ts';
 import { eachLine, pluginEnv } from '../../sdk/src/launch.ts';
-import { APP_PROTOCOL_VERSIONS, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, type ConfigError, type FlushResult } from '../../sdk/src/protocol.ts';
+import { APP_PROTOCOL_VERSIONS, CHUNK_REF_CAPABILITY, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, type ConfigError, type FlushResult } from '../../sdk/src/protocol.ts';
 
 export interface RuleResult {
   /** Stable id, e.g. `stdout.reserved` (RULES lists them). */
@@ -45,6 +45,8 @@ export const RULES = [
   { rule: 'flush.empty', title: 'Flush: an empty chunk (count 0, no bytes) is answered OK' },
   { rule: 'flush.10mib', title: 'Flush: a 10 MiB chunk is answered OK (64 MiB gRPC limits)' },
   { rule: 'flush.concurrent', title: 'Flush: 100 concurrent sends are all answered OK' },
+  { rule: 'flush.ref', title: 'chunk_ref: chunks sent by reference get the answers their bytes get' },
+  { rule: 'flush.ref-unreadable', title: 'chunk_ref: a reference to a missing file is answered RETRY with ref_unreadable' },
   { rule: 'flush.echo-send', title: 'every answer echoes its send (v2 send_seq, v1 chunk_id), exactly once' },
   { rule: 'drain.after-answers', title: 'Drain is answered within its deadline, after every earlier send' },
   { rule: 'stop.half-close', title: 'when sluice half-closes the Flush stream, the plugin ends its side' },
@@ -293,6 +295,7 @@ class AnswerLog {
 interface Flushed {
   status: string;
   message: string;
+  refUnreadable: boolean;
   /** False when the answer only matched by chunk_id (its send_seq was wrong): flush.echo-send reports that. */
   matched: boolean;
 }
@@ -317,9 +320,9 @@ interface Shared {
 
 const MAIN_RULES: RuleId[] = [
   'handshake.socket-dir', 'version.offered-1-2', 'describe.well-formed', 'configure.accepts-config', 'configure.validate-only', 'health.serving',
-  'flush.ok', 'flush.empty', 'flush.10mib', 'flush.concurrent', 'flush.echo-send', 'drain.after-answers', 'stop.half-close', 'stop.shutdown',
+  'flush.ok', 'flush.empty', 'flush.10mib', 'flush.concurrent', 'flush.ref', 'flush.ref-unreadable', 'flush.echo-send', 'drain.after-answers', 'stop.half-close', 'stop.shutdown',
 ];
-const STREAM_RULES: RuleId[] = ['flush.ok', 'flush.empty', 'flush.10mib', 'flush.concurrent', 'flush.echo-send', 'drain.after-answers', 'stop.half-close'];
+const STREAM_RULES: RuleId[] = ['flush.ok', 'flush.empty', 'flush.10mib', 'flush.concurrent', 'flush.ref', 'flush.ref-unreadable', 'flush.echo-send', 'drain.after-answers', 'stop.half-close'];
 const NOT_STARTED = 'the plugin did not start (see handshake.line)';
 
 /** Harnesses whose process has exited: its group id may be reused, so it is never signalled again. */
@@ -526,8 +529,11 @@ async function checkMainProcess(s: Shared): Promise<void> {
     res.pass('version.offered-1-2', h.version === 2 ? 'picked 2' : `picked ${h.version}: the plugin speaks only version ${h.version}; version 2 is current (docs/protocol.md §3)`);
 
     s.steps[part] = 'the answer to Describe';
+    let capabilities: string[] = [];
     try {
-      const problems = checkDescribe(await h.describe());
+      const d = await h.describe();
+      capabilities = d.capabilities ?? [];
+      const problems = checkDescribe(d);
       res.judge('describe.well-formed', problems.length ? [...problems, 'see docs/protocol.md §5, Describe'] : []);
     } catch (err) {
       res.fail('describe.well-formed', `Describe failed: ${msgOf(err)}`);
@@ -579,7 +585,7 @@ async function checkMainProcess(s: Shared): Promise<void> {
     if (!configured) {
       for (const rule of STREAM_RULES) res.skip(rule, `the plugin refused the config ${JSON.stringify(s.config)} (see configure.accepts-config)`);
     } else {
-      await checkFlushStream(s, h, part);
+      await checkFlushStream(s, h, part, capabilities.includes(CHUNK_REF_CAPABILITY));
     }
 
     s.steps[part] = 'the process to exit after Shutdown';
@@ -606,7 +612,7 @@ async function checkMainProcess(s: Shared): Promise<void> {
   }
 }
 
-async function checkFlushStream(s: Shared, h: PluginHarness, part: string): Promise<void> {
+async function checkFlushStream(s: Shared, h: PluginHarness, part: string, declaresRef: boolean): Promise<void> {
   const { res } = s;
   const log = new AnswerLog(h);
   const sent = new Set<string>();
@@ -615,19 +621,19 @@ async function checkFlushStream(s: Shared, h: PluginHarness, part: string): Prom
   const chunkId = () => `check-${process.pid}-${++next}`;
 
   /** One flush; an answer whose send_seq is wrong but whose chunk_id is ours counts here (flush.echo-send reports it). */
-  const flush = async (events: Buffer | { [k: string]: unknown }[], o: { count?: number } = {}): Promise<Flushed> => {
+  const flush = async (events: Buffer | { [k: string]: unknown }[], o: { count?: number; ref?: FlushOptions['ref'] } = {}): Promise<Flushed> => {
     const id = chunkId();
     sent.add(id);
     const fallback = log.wait((a) => !a.matched && !a.r.drained && a.r.chunk_id === id);
-    const viaHarness = h.flush('sluice.check', events, { chunkId: id, timeoutMs: FLUSH_ANSWER_MS, ...(o.count !== undefined ? { count: o.count } : {}) });
+    const viaHarness = h.flush('sluice.check', events, { chunkId: id, timeoutMs: FLUSH_ANSWER_MS, ...(o.count !== undefined ? { count: o.count } : {}), ...(o.ref ? { ref: o.ref } : {}) });
     viaHarness.catch(() => {});
     try {
       return await Promise.race([
         viaHarness.then((out) => {
           if (h.version >= 2 && out.chunkId !== id) echoProblems.push(`the answer to the send of chunk ${id} carries chunk_id ${JSON.stringify(out.chunkId)}`);
-          return { status: out.status, message: out.message, matched: true };
+          return { status: out.status, message: out.message, refUnreadable: !!out.refUnreadable, matched: true };
         }),
-        fallback.promise.then((a) => ({ status: String(a.r.status), message: a.r.message ?? '', matched: false })),
+        fallback.promise.then((a) => ({ status: String(a.r.status), message: a.r.message ?? '', refUnreadable: !!a.r.ref_unreadable, matched: false })),
       ]);
     } finally {
       fallback.cancel();
@@ -687,6 +693,9 @@ async function checkFlushStream(s: Shared, h: PluginHarness, part: string): Prom
     }
   }
 
+  // failFlush sets `blocked` when a send by reference goes unanswered.
+  await checkRefs(s, h, part, declaresRef, flush, blocked, failFlush);
+
   s.steps[part] = 'the answer to the drain marker';
   if (blocked) res.skip('drain.after-answers', blocked);
   else await checkDrain(s, h, log, flush);
@@ -725,6 +734,63 @@ async function checkFlushStream(s: Shared, h: PluginHarness, part: string): Prom
       : 'answer each send exactly once, with its chunk_id (docs/protocol.md §5, Flush)');
   }
   res.judge('flush.echo-send', echo);
+}
+
+/**
+ * A plugin that declares chunk_ref: the chunks of flush.ok, flush.empty and
+ * a 1 MiB one, each sent by bytes and then by reference (a file the checker
+ * writes), must get the same answers; a reference to a missing file must be
+ * answered RETRY with ref_unreadable, or sluice would spend the chunk's
+ * retries on a file the plugin cannot see.
+ */
+async function checkRefs(
+  s: Shared, h: PluginHarness, part: string, declaresRef: boolean,
+  flush: (events: Buffer | { [k: string]: unknown }[], o?: { count?: number; ref?: FlushOptions['ref'] }) => Promise<Flushed>,
+  blocked: string | undefined, failFlush: (rule: RuleId, err: unknown, fix?: string) => void,
+): Promise<void> {
+  const { res } = s;
+  const skip = blocked ?? (!declaresRef ? `the plugin does not declare the ${CHUNK_REF_CAPABILITY} capability in Describe: sluice sends it bytes` : h.handshake.network !== 'unix' ? 'the plugin listens on TCP: sluice sends it bytes' : undefined);
+  if (skip) {
+    res.skip('flush.ref', skip);
+    res.skip('flush.ref-unreadable', skip);
+    return;
+  }
+  const fix = `read ref.length bytes at ref.offset of ref.path when a FlushRequest carries a ref (docs/protocol.md §5, Chunks by reference), or do not declare ${CHUNK_REF_CAPABILITY}`;
+  s.steps[part] = 'the answers to chunks sent by reference';
+  const chunks: [string, Buffer | { [k: string]: unknown }[], { count?: number }][] = [
+    ['a chunk of 3 records', [{ log: 'sluice plugin check by reference 1' }, { log: 'sluice plugin check by reference 2' }, { log: 'sluice plugin check by reference 3', n: 3 }], {}],
+    ['an empty chunk', Buffer.alloc(0), { count: 0 }],
+    ['a 1 MiB chunk', [{ log: 'y'.repeat(MIB) }], {}],
+  ];
+  const problems: string[] = [];
+  try {
+    for (const [what, events, o] of chunks) {
+      const byValue = await flush(events, o);
+      const byRef = await flush(events, { ...o, ref: true });
+      if (byRef.refUnreadable) problems.push(`${what} by reference was answered ref_unreadable (${byRef.message}), though its file was there`);
+      else if (byRef.status !== byValue.status) problems.push(`${what} was answered ${byValue.status} by bytes but ${byRef.status}${byRef.message ? ` (${byRef.message})` : ''} by reference`);
+    }
+  } catch (err) {
+    failFlush('flush.ref', err, fix);
+    res.skip('flush.ref-unreadable', 'a send by reference went unanswered at flush.ref');
+    return;
+  }
+  res.judge('flush.ref', problems.length ? [...problems, fix] : []);
+
+  s.steps[part] = 'the answer to a reference to a missing file';
+  const missing = join(h.socketDir, 'sluice-check-missing.chunk');
+  const flag = 'answer RETRY with ref_unreadable: true when a reference cannot be read (missing, forbidden, short, CRC mismatch): sluice then sends that chunk again by bytes, its attempt unchanged, and sends this process bytes from then on (docs/protocol.md §5, Chunks by reference)';
+  try {
+    const r = await flush([{ log: 'never read' }], { ref: { path: missing, offset: 0, length: 64, crc32: 0 } });
+    const what = `a reference to the missing file ${missing} was answered ${r.status}${r.message ? ` (${r.message})` : ''}`;
+    if (r.status === 'RETRY' && r.refUnreadable) res.pass('flush.ref-unreadable');
+    else if (r.refUnreadable) res.fail('flush.ref-unreadable', `${what} with ref_unreadable; the status that goes with it is RETRY; ${flag}`);
+    else if (r.status === 'OK') res.fail('flush.ref-unreadable', `${what}: nothing can have been delivered; ${flag}`);
+    else if (r.status === 'RETRY') res.fail('flush.ref-unreadable', `${what} without ref_unreadable: sluice would keep sending references and spend the chunk's retries; ${flag}`);
+    else res.fail('flush.ref-unreadable', `${what}: sluice would give up on a chunk that is fine; ${flag}`);
+  } catch (err) {
+    failFlush('flush.ref-unreadable', err, flag);
+  }
 }
 
 async function checkDrain(s: Shared, h: PluginHarness, log: AnswerLog, flush: (events: { [k: string]: unknown }[]) => Promise<Flushed>): Promise<void> {

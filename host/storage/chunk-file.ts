@@ -101,6 +101,11 @@ export function writeChunkFile(path: string, h: ChunkHeader, data: Buffer, fsync
   }
 }
 
+/** Where the events start in the file of a chunk with this tag. */
+export function dataOffset(tag: string): number {
+  return FIXED + Buffer.byteLength(tag, 'utf8');
+}
+
 /**
  * Reads the `size` bytes of events of a chunk file whose header was
  * verified (at start, or written by this process), into a pooled buffer.

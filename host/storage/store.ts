@@ -8,8 +8,10 @@ import { join, resolve } from 'node:path';
 import { CHUNK_TARGET_BYTES, OpenChunk, chunkCrc, type Chunk } from '../engine/chunk.ts';
 import { BufferPool } from './buffer-pool.ts';
 import type { Logger } from '../log.ts';
-import { CorruptChunkError, decodeChunkFile, readChunkData, writeChunkFile } from './chunk-file.ts';
+import type { ChunkRef } from '../../sdk/src/protocol.ts';
+import { CorruptChunkError, dataOffset, decodeChunkFile, readChunkData, writeChunkFile } from './chunk-file.ts';
 import { DeliveryLog } from './delivery-log.ts';
+import { RefFiles } from './ref-files.ts';
 
 /** How many acknowledged chunks are released between rewrites of deliveries.log. */
 const COMPACT_AFTER_RELEASES = 1000;
@@ -182,12 +184,16 @@ export class ChunkStore {
   /** Kinds of write failing now: logged once per outage, and deliveries.log is only rewritten whole until it works. */
   private readonly failing = new Set<StorageWrite>();
   private deliveryLogRetryAt = 0;
+  /** Files of chunks without a chunk file, for plugins that take chunks by reference. */
+  private readonly refFiles = new RefFiles();
+  private refFilesFailing = false;
   quarantined = 0;
 
   constructor(opts: StoreOptions, events: StoreEvents, log: Logger) {
     this.opts = opts;
     this.events = events;
     this.log = log;
+    for (const dir of RefFiles.removeStale()) log.info({ dir }, 'removed the chunk reference directory of a sluice process that is gone');
     if (opts.path) {
       mkdirSync(opts.path, { recursive: true });
       this.deliveries = new DeliveryLog(opts.path, opts.sync === 'full');
@@ -298,6 +304,30 @@ export class ChunkStore {
     return data;
   }
 
+  /**
+   * Where a plugin on this machine can read the chunk's events: its chunk
+   * file (never loaded for this), else a file written from memory into a
+   * private tmpfs directory. Undefined when that cannot be written: send the
+   * bytes. The file stays until the chunk is released.
+   */
+  ref(chunk: Chunk): ChunkRef | undefined {
+    // A chunk file's CRC was worked out when it was written (or read from its header).
+    if (chunk.file) return { path: resolve(chunk.file), offset: dataOffset(chunk.tag), length: chunk.size, crc32: chunk.crc32! };
+    if (!chunk.data) return undefined;
+    try {
+      const path = this.refFiles.path(chunk.id, chunk.data);
+      if (this.refFilesFailing) {
+        this.refFilesFailing = false;
+        this.log.info('chunk reference files can be written again; local plugins get chunks by reference');
+      }
+      return { path, offset: 0, length: chunk.size, crc32: chunkCrc(chunk) };
+    } catch (err) {
+      if (!this.refFilesFailing) this.log.warn({ err: (err as Error).message }, 'cannot write a chunk reference file (is /dev/shm full?); chunks go to plugins as bytes meanwhile');
+      this.refFilesFailing = true;
+      return undefined;
+    }
+  }
+
   /** An output is done with a chunk (delivered or gave up): for filesystem chunks, remembered across restarts. */
   finished(chunk: Chunk, output: string): void {
     // The last delivery releases the chunk and deletes its file: nothing to remember.
@@ -357,6 +387,7 @@ export class ChunkStore {
       chunk.data = undefined;
     }
     this.done(chunk);
+    this.refFiles.remove(chunk.id);
     // deliveries.log only grows while running: rewrite it with the live entries now and then.
     if (this.ackedBy.delete(chunk) && ++this.releasedSinceCompaction >= COMPACT_AFTER_RELEASES) this.rewriteDeliveries();
     if (chunk.file) {
@@ -513,5 +544,6 @@ export class ChunkStore {
   close(): void {
     if (this.failing.has('delivery_log')) this.rewriteDeliveries();
     this.deliveries?.close();
+    this.refFiles.close();
   }
 }

@@ -5,7 +5,7 @@
 // output learns it through gone() and takes its sends back.
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../log.ts';
-import type { ConfigError, DescribeResponse, FlushRequest, FlushResult, PluginMetric } from '../../sdk/src/protocol.ts';
+import { CHUNK_REF_CAPABILITY, type ConfigError, type DescribeResponse, type FlushRequest, type FlushResult, type PluginMetric } from '../../sdk/src/protocol.ts';
 import { PluginClient } from '../../sdk/src/client.ts';
 import { PluginStartError, startPlugin, type PluginCommand, type PluginProcess } from './plugin-process.ts';
 
@@ -101,6 +101,11 @@ export class PluginSupervisor {
   /** The protocol version the current process speaks (1 or 2). */
   get protocol(): number {
     return this.gen?.proc.handshake.appVersion ?? 0;
+  }
+
+  /** The current process reads chunks by reference: it declared chunk_ref and is on this machine (a unix socket). */
+  get takesRefs(): boolean {
+    return this.gen?.proc.handshake.network === 'unix' && !!this.described?.capabilities?.includes(CHUNK_REF_CAPABILITY);
   }
 
   /**

@@ -6,16 +6,19 @@
 //   assert.deepEqual(await plugin.configure({ path: '/tmp/x' }), []);
 //   assert.equal((await plugin.flush('app.log', [{ log: 'hi' }])).status, 'OK');
 //   await plugin.stop();
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { PluginClient } from './client.ts';
 import { EventTime, encodeEvents, type Record } from './codec/events.ts';
 import { PluginProcess, type Exit } from './launch.ts';
 import {
   APP_PROTOCOL_VERSIONS, PINO_LEVELS,
-  type ConfigError, type DescribeResponse, type FlushRequest, type FlushResult, type Handshake, type PluginMetric,
+  type ChunkRef, type ConfigError, type DescribeResponse, type FlushRequest, type FlushResult, type Handshake, type PluginMetric,
 } from './protocol.ts';
 
-export type { ConfigError, DescribeResponse, Exit, Handshake, PluginMetric };
+export type { ChunkRef, ConfigError, DescribeResponse, Exit, Handshake, PluginMetric };
 export { PluginStartError } from './launch.ts';
 
 export interface HarnessOptions {
@@ -40,6 +43,8 @@ export interface FlushOutcome {
   chunkId: string;
   /** The send this answers (version 2; 0 in version 1). */
   sendSeq: number;
+  /** Present (true) when the plugin said it could not read the send's reference: sluice then sends the bytes. */
+  refUnreadable?: true;
 }
 
 export interface FlushOptions {
@@ -48,6 +53,14 @@ export interface FlushOptions {
   /** `count` on the wire; default the number of events given (for bytes: 1). */
   count?: number;
   timeoutMs?: number;
+  /**
+   * Send the chunk by reference, as sluice does to a local plugin that
+   * declares chunk_ref: `true` writes the events to a file in the plugin's
+   * private directory (after a few bytes of header, so the offset is not 0)
+   * and removes it once answered; a ChunkRef is sent as it is (a missing
+   * file, a wrong CRC...), and the events are not sent.
+   */
+  ref?: true | ChunkRef;
 }
 
 /**
@@ -113,6 +126,9 @@ function toBytes(events: FlushEvents): { data: Buffer; count: number } {
   const time = EventTime.now();
   return { data: encodeEvents(events.map((body) => ({ body, time }))), count: events.length };
 }
+
+/** What precedes the events in a reference file the harness writes: a reader must honour the offset. */
+const REF_HEADER = Buffer.from('sluice harness chunk reference\n');
 
 export class PluginHarness {
   readonly name: string;
@@ -333,9 +349,20 @@ export class PluginHarness {
     const { data, count } = toBytes(events);
     const seq = this.nextSeq++;
     const chunkId = o.chunkId ?? `harness-${process.pid}-${seq}`;
-    const req: FlushRequest = { chunk_id: chunkId, tag, events: data, count: o.count ?? count, attempt: o.attempt ?? 1, send_seq: this.version >= 2 ? seq : 0 };
-    const r = await this.send(req, o.timeoutMs ?? this.timeoutMs, `the flush of chunk ${chunkId}${this.version >= 2 ? ` (send ${seq})` : ''}`);
-    return { status: String(r.status), message: r.message ?? '', retryAfterMs: Number(r.retry_after_ms ?? 0), chunkId: r.chunk_id, sendSeq: Number(r.send_seq ?? 0) };
+    let ref = o.ref === true ? undefined : o.ref;
+    let file: string | undefined;
+    if (o.ref === true) {
+      file = join(this.socketDir, `harness-ref-${seq}.chunk`);
+      writeFileSync(file, Buffer.concat([REF_HEADER, data]));
+      ref = { path: file, offset: REF_HEADER.length, length: data.length, crc32: crc32(data) };
+    }
+    const req: FlushRequest = { chunk_id: chunkId, tag, events: ref ? Buffer.alloc(0) : data, count: o.count ?? count, attempt: o.attempt ?? 1, send_seq: this.version >= 2 ? seq : 0, ...(ref ? { ref } : {}) };
+    try {
+      const r = await this.send(req, o.timeoutMs ?? this.timeoutMs, `the flush of chunk ${chunkId}${this.version >= 2 ? ` (send ${seq})` : ''}${ref ? ` by reference (${ref.path})` : ''}`);
+      return { status: String(r.status), message: r.message ?? '', retryAfterMs: Number(r.retry_after_ms ?? 0), chunkId: r.chunk_id, sendSeq: Number(r.send_seq ?? 0), ...(r.ref_unreadable ? { refUnreadable: true as const } : {}) };
+    } finally {
+      if (file) rmSync(file, { force: true });
+    }
   }
 
   /**

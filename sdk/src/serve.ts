@@ -7,9 +7,10 @@ import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 import { decodeEvents, type Event } from './codec/events.ts';
+import { OpenRef } from './chunk-ref.ts';
 import { applySpec, renderDefault, type ConfigSpec, type KeyError } from './config-spec.ts';
 import {
-  APP_PROTOCOL_VERSIONS, CHANNEL_OPTIONS, ControllerService, HealthService, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE,
+  APP_PROTOCOL_VERSIONS, CHANNEL_OPTIONS, CHUNK_REF_CAPABILITY, ControllerService, FLOW_CONTROL_WINDOW, HealthService, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE,
   OutputService, formatHandshake, negotiateVersion,
   type FlushRequest, type FlushResult, type PluginMetric,
 } from './protocol.ts';
@@ -17,7 +18,11 @@ import {
 export interface Chunk {
   readonly id: string;
   readonly tag: string;
-  /** The raw MessagePack bytes: forward them untouched when you can. */
+  /**
+   * The raw MessagePack bytes: forward them untouched when you can. A chunk
+   * sent by reference is read from its file on first access: read it
+   * before you answer.
+   */
   readonly data: Buffer;
   readonly count: number;
   /** 1 on the first delivery, 2 on the first retry, ... */
@@ -104,6 +109,28 @@ function resultOf(req: FlushRequest, answer: FlushAnswer): FlushResult {
   return { ...r, status: 'RETRY', message: `plugin returned an unknown answer ${JSON.stringify(answer)}` };
 }
 
+/** The answer to a send whose reference could not be read, whatever flush() answered: the host sends it again by bytes. */
+function unreadable(req: FlushRequest, why: string): FlushResult {
+  return { chunk_id: req.chunk_id, send_seq: req.send_seq ?? 0, status: 'RETRY', message: why, retry_after_ms: 0, ref_unreadable: true };
+}
+
+/**
+ * grpc-js 1.14 servers ignore grpc-node.flow_control_window (grpc-node PR
+ * #3058): advertise the window in the server's SETTINGS and open each
+ * connection's window, through the server's internals. If a grpc-js
+ * release moves them, the default 64 KiB window stays: slower, still correct.
+ */
+function widenReceiveWindow(server: grpc.Server): { onBound(): void } {
+  const internals = server as unknown as { commonServerOptions?: { settings?: object }; http2Servers?: Map<{ on(e: 'session', f: (s: { setLocalWindowSize?(n: number): void }) => void): void }, unknown> };
+  const common = internals.commonServerOptions;
+  if (common) common.settings = { ...common.settings, initialWindowSize: FLOW_CONTROL_WINDOW };
+  return {
+    onBound() {
+      for (const h2 of internals.http2Servers?.keys() ?? []) h2.on('session', (session) => session.setLocalWindowSize?.(FLOW_CONTROL_WINDOW));
+    },
+  };
+}
+
 /** Moves everything the plugin prints to stderr: stdout carries the handshake and nothing else. */
 function guardStdout(): void {
   const toStderr = (...args: unknown[]) => {
@@ -151,6 +178,7 @@ export function serve<C = { [key: string]: any }>(plugin: OutputPlugin<C>): void
   const counters = { ok: 0, retry: 0, error: 0 };
 
   const server = new grpc.Server(CHANNEL_OPTIONS);
+  const receiveWindow = widenReceiveWindow(server);
 
   server.addService(HealthService.service, {
     Check(call: any, cb: grpc.sendUnaryData<any>) {
@@ -176,7 +204,8 @@ export function serve<C = { [key: string]: any }>(plugin: OutputPlugin<C>): void
         name: plugin.name,
         version: plugin.version,
         description: plugin.description ?? '',
-        capabilities: plugin.capabilities ?? (plugin.drain ? ['drain'] : []),
+        // Every SDK plugin reads references: Chunk.data hides how the bytes came.
+        capabilities: [...new Set([...(plugin.capabilities ?? (plugin.drain ? ['drain'] : [])), CHUNK_REF_CAPABILITY])],
         config: Object.entries(plugin.config).map(([name, k]) => ({
           name, type: k.type, default: renderDefault(k.default), required: !!k.required, secret: !!k.secret, description: k.description,
         })),
@@ -230,10 +259,15 @@ export function serve<C = { [key: string]: any }>(plugin: OutputPlugin<C>): void
           return;
         }
         if (!configured) return answer(resultOf(req, retry('plugin is not configured yet')));
+        const ref = req.ref ? new OpenRef(req.ref) : undefined;
+        if (ref?.error) return answer(unreadable(req, ref.error));
         let decoded: Event[] | undefined;
         const chunk: Chunk = {
-          id: req.chunk_id, tag: req.tag, data: req.events, count: req.count, attempt: req.attempt,
-          events: () => (decoded ??= decodeEvents(req.events)),
+          id: req.chunk_id, tag: req.tag, count: req.count, attempt: req.attempt,
+          get data() {
+            return ref ? ref.read() : req.events;
+          },
+          events: () => (decoded ??= decodeEvents(chunk.data)),
         };
         const p = (async () => {
           let r: FlushResult;
@@ -241,6 +275,10 @@ export function serve<C = { [key: string]: any }>(plugin: OutputPlugin<C>): void
             r = resultOf(req, await plugin.flush(chunk, ctx));
           } catch (err) {
             r = resultOf(req, retry((err as Error)?.message ?? String(err)));
+          }
+          if (ref) {
+            ref.close();
+            if (ref.error) r = unreadable(req, ref.error);
           }
           answer(r);
         })();
@@ -323,6 +361,7 @@ export function serve<C = { [key: string]: any }>(plugin: OutputPlugin<C>): void
       log.fatal({ err, socket }, 'cannot listen on the plugin socket; check that PLUGIN_UNIX_SOCKET_DIR is writable');
       process.exit(1);
     }
+    receiveWindow.onBound();
     writeSync(1, formatHandshake(version, 'unix', socket) + '\n');
   });
 }

@@ -13,7 +13,7 @@ import { fixture, start } from './helpers.ts';
 test('Describe tells the plugin\'s name, version, keys with rendered defaults and capabilities; Health answers "plugin" and "", nothing else', async (t) => {
   const plugin = await start(t, 'probe.ts');
   const d = await plugin.describe();
-  assert.deepEqual([d.name, d.version, d.description, d.capabilities], ['probe', '1.2.3', 'Says what serve() did', ['drain']]);
+  assert.deepEqual([d.name, d.version, d.description, d.capabilities], ['probe', '1.2.3', 'Says what serve() did', ['drain', 'chunk_ref']]);
   assert.deepEqual(d.config.map((k) => [k.name, k.type, k.default, k.required]), [
     ['reject', 'bool', 'false', false],
     ['fail_drain', 'bool', 'false', false],

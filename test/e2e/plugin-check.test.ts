@@ -50,12 +50,12 @@ function assertPasses(got: Awaited<ReturnType<typeof check>>, skips: string[]): 
 
 // Only a plugin with a required key can show that it enforces one.
 const NO_REQUIRED_KEY = ['configure.rejects-missing-required'];
-const STREAM_RULES = ['flush.ok', 'flush.empty', 'flush.10mib', 'flush.concurrent', 'flush.echo-send', 'drain.after-answers', 'stop.half-close'];
+const STREAM_RULES = ['flush.ok', 'flush.empty', 'flush.10mib', 'flush.concurrent', 'flush.ref', 'flush.ref-unreadable', 'flush.echo-send', 'drain.after-answers', 'stop.half-close'];
 
 /** The rules a broken mode cannot have judged, because the rule it breaks comes first. */
 const SKIPPED_BY: { [m in Mode]?: string[] } = {
   'config-refused': STREAM_RULES,
-  'limit-4mib': ['drain.after-answers', 'stop.half-close'],
+  'limit-4mib': ['flush.ref', 'flush.ref-unreadable', 'drain.after-answers', 'stop.half-close'],
   'flush-hang': STREAM_RULES.filter((r) => r !== 'flush.ok'),
 };
 
@@ -136,13 +136,19 @@ pipeline:
     assert.match(got.results.get('version.offered-1-2')!.reason!, /picked 1/);
   });
 
+  test('a plugin that does not declare chunk_ref passes; the rules about references are skipped, saying why', async () => {
+    const got = await check([BROKEN, 'ok-no-ref'], ['target=somewhere']);
+    assertPasses(got, ['flush.ref', 'flush.ref-unreadable']);
+    assert.match(got.results.get('flush.ref')!.reason!, /does not declare the chunk_ref capability/);
+  });
+
   test('a command that does not start, without --json: exit 1, handshake.line fails in the table, the rest is skipped', async () => {
     const run = await runCommand(process.execPath, [MAIN, 'plugin', 'check', '--', process.execPath, join(FIXTURES, 'plugins/no-such-plugin.ts')], CLI_CAP_MS);
     assert.equal(run.code, 1, run.stdout + run.stderr);
     assert.match(run.stdout, /^FAIL +handshake\.line +.*\n +→ plugin "no-such-plugin" exited before its handshake/m);
     assert.match(run.stdout, /^SKIP +flush\.10mib +/m);
     // Only the rules about what the process printed can be judged.
-    assert.match(run.stdout, /^2 passed, 1 failed, 20 skipped$/m);
+    assert.match(run.stdout, /^2 passed, 1 failed, 22 skipped$/m);
   });
 
 });

@@ -110,7 +110,8 @@
 //
 //	Name, Version     required; shown in sluice's GET /api/v1/plugins
 //	Description       one line
-//	Capabilities      sent in Describe; default ["drain"] when Drain is set
+//	Capabilities      sent in Describe; default ["drain"] when Drain is set;
+//	                  "chunk_ref" is always added (the SDK reads references)
 //	Validate(ctx)     optional. On a hot reload (a validate_only Configure,
 //	                  version 2): check ctx.Config further and touch nothing:
 //	                  open no file, connect nowhere. The old instance still runs.
@@ -150,7 +151,10 @@
 // # Chunks and events
 //
 // A Chunk has ID, Tag, Attempt (1 on the first delivery), Count and Data, the
-// raw MessagePack bytes (forward them untouched when you can). Events()
+// raw MessagePack bytes (forward them untouched when you can). When sluice
+// sends the chunk by reference (a file on this machine), the SDK reads Data
+// from it before Flush runs; if it cannot, it answers RETRY with
+// ref_unreadable and Flush is not called. Events()
 // decodes them on its first call and caches the result; a malformed chunk
 // gives a *DecodeError naming the byte offset. An Event has Time (a
 // time.Time, in UTC, to the nanosecond), Metadata and Body (maps). Both of

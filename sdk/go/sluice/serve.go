@@ -36,6 +36,9 @@ const (
 	// MaxMessageBytes bounds a gRPC message both ways: a chunk is about 2 MiB
 	// plus its longest record.
 	MaxMessageBytes = 64 << 20
+	// FlowControlWindow is the HTTP/2 receive window, per stream and per
+	// connection, as the host's (FLOW_CONTROL_WINDOW in sdk/src/protocol.ts).
+	FlowControlWindow = 16 << 20
 )
 
 // ProtocolVersions are the sluice output protocol versions this SDK speaks.
@@ -291,7 +294,9 @@ func (s *server[C]) run(version int) {
 	log.SetOutput(lineWriter{log: s.log, level: LevelInfo})
 	grpclog.SetLoggerV2(grpcLogger{log: s.log})
 
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+		// All chunks travel on one stream: at HTTP/2's 64 KiB a 2 MiB chunk waits for 32 window updates.
+		grpc.InitialWindowSize(FlowControlWindow), grpc.InitialConnWindowSize(FlowControlWindow))
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("plugin", healthpb.HealthCheckResponse_SERVING)
@@ -424,12 +429,17 @@ func (s *server[C]) Shutdown(context.Context, *emptypb.Empty) (*emptypb.Empty, e
 // ---- Output ----
 
 func (s *server[C]) Describe(context.Context, *pb.DescribeRequest) (*pb.DescribeResponse, error) {
-	caps := s.p.Capabilities
-	if caps == nil {
-		caps = []string{}
-		if s.p.Drain != nil {
-			caps = []string{"drain"}
-		}
+	caps := append([]string(nil), s.p.Capabilities...)
+	if s.p.Capabilities == nil && s.p.Drain != nil {
+		caps = []string{"drain"}
+	}
+	// Every plugin of this SDK reads references: Chunk.Data hides how the bytes came.
+	declared := false
+	for _, c := range caps {
+		declared = declared || c == ChunkRefCapability
+	}
+	if !declared {
+		caps = append(caps, ChunkRefCapability)
 	}
 	return &pb.DescribeResponse{
 		Name: s.p.Name, Version: s.p.Version, Description: s.p.Description,
@@ -510,7 +520,14 @@ func (s *server[C]) count(r *pb.FlushResult) {
 // flushOne calls the Flush hook for one chunk, recovering a panic into a
 // RETRY answer.
 func (s *server[C]) flushOne(ctx *Context[C], req *pb.FlushRequest) (res *pb.FlushResult) {
-	chunk := &Chunk{ID: req.ChunkId, Tag: req.Tag, Attempt: int(req.Attempt), Count: int(req.Count), Data: req.Events}
+	data := req.Events
+	if req.Ref != nil {
+		var err error
+		if data, err = readRef(req.Ref); err != nil {
+			return &pb.FlushResult{ChunkId: req.ChunkId, SendSeq: req.SendSeq, Status: pb.FlushStatus_RETRY, Message: err.Error(), RefUnreadable: true}
+		}
+	}
+	chunk := &Chunk{ID: req.ChunkId, Tag: req.Tag, Attempt: int(req.Attempt), Count: int(req.Count), Data: data}
 	defer func() {
 		if r := recover(); r != nil {
 			msg := fmt.Sprintf("flush panicked: %v", r)

@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -160,7 +163,7 @@ func TestDescribeAndMetrics(t *testing.T) {
 	p.Metrics = func(*Context[streamConfig]) []Metric { return []Metric{{Name: "mine", Value: 3}} }
 	s, _ := newTestServer(t, p)
 	d, _ := s.Describe(context.Background(), &pb.DescribeRequest{})
-	if d.Name != "rec" || d.Version != "1.0.0" || len(d.Config) != 1 || strings.Join(d.Capabilities, ",") != "drain" {
+	if d.Name != "rec" || d.Version != "1.0.0" || len(d.Config) != 1 || strings.Join(d.Capabilities, ",") != "drain,chunk_ref" {
 		t.Errorf("describe: %v", d)
 	}
 	m, _ := s.Metrics(context.Background(), &pb.MetricsRequest{})
@@ -369,6 +372,81 @@ func TestLoggerShape(t *testing.T) {
 	for in, want := range map[string]Level{"silent": LevelOff, "error": LevelError, "fatal": LevelError, "warn": LevelWarn, "info": LevelInfo, "debug": LevelDebug, "trace": LevelTrace, "": LevelInfo} {
 		if got := ParseLevel(in); got != want {
 			t.Errorf("ParseLevel(%q) = %v", in, got)
+		}
+	}
+}
+
+// TestFlushByRef: a chunk sent by reference reaches Flush with exactly the
+// referenced bytes; a reference that cannot be read (missing, short, wrong
+// CRC) is answered RETRY with ref_unreadable naming the path, and Flush never
+// sees it.
+func TestFlushByRef(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string][]byte{}
+	p := Plugin[streamConfig]{Name: "ref", Version: "1.0.0", Flush: func(_ *Context[streamConfig], c *Chunk) Result {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[c.ID] = c.Data
+		return OK()
+	}}
+	s, _ := newTestServer(t, p)
+	client := dial(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if d, _ := s.Describe(ctx, &pb.DescribeRequest{}); strings.Join(d.Capabilities, ",") != "chunk_ref" {
+		t.Errorf("capabilities: %v", d.Capabilities)
+	}
+	if _, err := client.Configure(ctx, &pb.ConfigureRequest{Instance: "ref.0", ConfigJson: `{"path":"x"}`}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := client.Flush(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, _ := EncodeEvents(Event{Time: time.Unix(1, 0), Body: map[string]any{"log": "by reference"}}, Event{Time: time.Unix(2, 0), Body: map[string]any{"log": "two"}})
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.chunk")
+	if err := os.WriteFile(file, append(append([]byte("header"), events...), "trailer"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := &pb.ChunkRef{Path: file, Offset: 6, Length: uint64(len(events)), Crc32: crc32.ChecksumIEEE(events)}
+	missing := filepath.Join(dir, "gone.chunk")
+	cases := []struct {
+		id   string
+		ref  *pb.ChunkRef
+		want string // "" for OK, else what the message says
+	}{
+		{"good", good, ""},
+		{"missing", &pb.ChunkRef{Path: missing, Length: 10}, "cannot read the chunk reference " + missing + " (ENOENT: "},
+		{"short", &pb.ChunkRef{Path: file, Offset: 6, Length: uint64(len(events)) + 100, Crc32: good.Crc32}, "short read"},
+		{"crc", &pb.ChunkRef{Path: file, Offset: 6, Length: good.Length, Crc32: good.Crc32 + 1}, "CRC-32 mismatch"},
+	}
+	for i, c := range cases {
+		if err := stream.Send(&pb.FlushRequest{SendSeq: uint64(i + 1), ChunkId: c.id, Tag: "t", Count: 2, Attempt: 1, Ref: c.ref}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]*pb.FlushResult{}
+	for len(got) < len(cases) {
+		res, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[res.ChunkId] = res
+	}
+	for _, c := range cases {
+		r := got[c.id]
+		if c.want == "" {
+			if r.Status != pb.FlushStatus_OK || r.RefUnreadable || !bytes.Equal(seen[c.id], events) {
+				t.Errorf("%s: %v; Flush saw %q", c.id, r, seen[c.id])
+			}
+			continue
+		}
+		if r.Status != pb.FlushStatus_RETRY || !r.RefUnreadable || !strings.Contains(r.Message, c.want) || !strings.Contains(r.Message, c.ref.Path) {
+			t.Errorf("%s: %v, want RETRY with ref_unreadable and %q", c.id, r, c.want)
+		}
+		if _, called := seen[c.id]; called {
+			t.Errorf("%s: Flush was called with an unreadable reference", c.id)
 		}
 	}
 }
