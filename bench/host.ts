@@ -3,7 +3,7 @@
 //
 // CPU: the host waits for its plugins, so the bench's own cutime+cstime
 // (/proc/self/stat) grows by exactly the CPU of the host and every plugin
-// once the host is reaped (total). bench/cpu-probe.ts, preloaded into every
+// once the host is reaped (total). bench/cpu-probe.mjs, preloaded into every
 // Node process through NODE_OPTIONS (plugins inherit the host's
 // environment), reports each one's own CPU and peak RSS at exit. A plugin
 // with no record (not Node: Go; or killed) gets total − the Node processes'
@@ -14,7 +14,26 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BenchError, progress, sleep, status, statusDone, type Options } from './common.ts';
-import type { ProbeRecord } from './cpu-probe.ts';
+
+/** What bench/cpu-probe.mjs writes for each Node process at its exit. */
+export interface ProbeRecord {
+  pid: number;
+  ppid: number;
+  /** 'host' for sluice itself, 'plugin' for anything else (a plugin the host started). */
+  role: 'host' | 'plugin';
+  /** The bundled plugin's directory name (plugins/<name>/main.ts), else the script's name without extension. */
+  name: string;
+  /** What Node ran after its own flags (argv[1] on). */
+  argv: string[];
+  userS: number;
+  sysS: number;
+  /** userS + sysS: this process, all its threads. */
+  cpuS: number;
+  maxRssMiB: number;
+  /** Date.now() at start (from process.uptime()) and at exit. */
+  startedAt: number;
+  exitedAt: number;
+}
 
 export const ROOT = resolve(import.meta.dirname, '..');
 const SOURCE_CLI = join(ROOT, 'host', 'cli', 'main.ts');
@@ -28,7 +47,7 @@ export function buildHost(): void {
   progress('building dist/ (node scripts/build.ts), the JavaScript npm pack ships…');
   execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
-const PROBE = join(import.meta.dirname, 'cpu-probe.ts');
+const PROBE = join(import.meta.dirname, 'cpu-probe.mjs');
 
 const CLK_TCK = (() => {
   const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
@@ -302,7 +321,7 @@ export interface CpuSplit {
 
 export function splitCpu(run: HostRun): CpuSplit {
   const host = run.probes.find((p) => p.pid === run.hostPid);
-  if (!host) throw new BenchError(`the host (pid ${run.hostPid}) left no probe record: was bench/cpu-probe.ts preloaded (NODE_OPTIONS)?`);
+  if (!host) throw new BenchError(`the host (pid ${run.hostPid}) left no probe record: was bench/cpu-probe.mjs preloaded (NODE_OPTIONS)?`);
   const nodePlugins = run.probes.filter((p) => p.pid !== run.hostPid);
   const probed = new Set(nodePlugins.map((p) => p.pid));
   const unprobed = run.pluginPids.filter((p) => !probed.has(p));
