@@ -1,7 +1,7 @@
 // The sluice plugin SDK: everything a third-party output plugin imports.
 export { serve, ok, retry, error, ConfigureError } from './serve.ts';
 export type { Chunk, FlushAnswer, OutputPlugin, PluginContext, MetricSample } from './serve.ts';
-export { toJsonLine, toJsonLines } from './codec/json-lines.ts';
+export { toJson, toJsonLine, toJsonLines } from './codec/json-lines.ts';
 export { Histogram } from './histogram.ts';
 export { EventTime, encodeEvent, encodeEvents, decodeEvents, decodeEventsFrom, forEachEvent, EventDecodeError } from './codec/events.ts';
 export type { Event, Record } from './codec/events.ts';

@@ -4,12 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { EventDecodeError, EventTime, decodeEvents, encodeEvents, type Event, type Record } from '../src/codec/events.ts';
-import { toJsonLine, toJsonLines } from '../src/codec/json-lines.ts';
+import { toJson, toJsonLine, toJsonLines } from '../src/codec/json-lines.ts';
 
-function oldLine(e: Event, dateKey: string): string {
-  const obj = dateKey ? { [dateKey]: e.time.toNumber(), ...e.body } : e.body;
-  return JSON.stringify(obj, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v)) + '\n';
+function oldJson(body: Record, key: string, value: unknown): string {
+  const obj = key ? { [key]: value, ...body } : body;
+  return JSON.stringify(obj, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v));
 }
+
+const oldLine = (e: Event, dateKey: string): string => oldJson(e.body, dateKey, e.time.toNumber()) + '\n';
 
 const key = fc.oneof(
   { weight: 4, arbitrary: fc.string({ maxLength: 8 }) },
@@ -50,6 +52,15 @@ test('toJsonLine writes what the replacer did, for any body, time and dateKey', 
       assert.equal(toJsonLine(e, k), oldLine(e, k));
     }),
     { numRuns: 5000 },
+  );
+});
+
+test('toJson writes what the replacer did with any key and value in front (the kafka plugin\'s JSON value)', () => {
+  fc.assert(
+    fc.property(body, dateKey, fc.oneof(fc.string(), fc.double()), (b, k, v) => {
+      assert.equal(toJson(b, k, v), oldJson(b, k, v));
+    }),
+    { numRuns: 2000 },
   );
 });
 

@@ -1,4 +1,4 @@
-import { forEachEvent, type Event, type EventTime } from './events.ts';
+import { forEachEvent, type Event, type EventTime, type Record } from './events.ts';
 
 // A replacer puts every JSON.stringify call on V8's slow path, for values
 // that almost never occur: a bigint and a Uint8Array that is not a Buffer.
@@ -13,8 +13,9 @@ function replacer(_k: string, v: unknown): unknown {
   return typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v;
 }
 
-function slowLine(e: Event, dateKey: string): string {
-  const obj = dateKey ? { [dateKey]: e.time.toNumber(), ...e.body } : e.body;
+/** The definition: what every writer here must give. */
+function slowJson(body: Record, key: string, value: unknown): string {
+  const obj = key ? { [key]: value, ...body } : body;
   return `${JSON.stringify(obj, replacer)}`;
 }
 
@@ -23,16 +24,15 @@ let keyPrefix = '';
 let keyIsIndexLike = false;
 
 /**
- * The body's JSON, if the line is that JSON with the time put in front of
- * its first key; undefined when the line needs slowLine.
+ * The body's JSON, if slowJson's is that JSON with `"<key>":<value>` put in
+ * front of its first key; undefined when it is not (or may not be).
  */
-function bodyJson(e: Event, dateKey: string): string | undefined {
-  const body = e.body;
+function bodyJson(body: Record, key: string): string | undefined {
   let json: string;
   try {
     json = JSON.stringify(body);
     // An empty body, integer keys (which an object lists first, before the
-    // time), a toJSON (the replacer would see what it returns, a spread does
+    // key), a toJSON (the replacer would see what it returns, a spread does
     // not copy it), and raw bytes; most bodies hold no nested map at all, so
     // one scan for a '{'.
     const c = json.charCodeAt(2);
@@ -41,17 +41,28 @@ function bodyJson(e: Event, dateKey: string): string | undefined {
   } catch {
     return undefined;
   }
-  if (!dateKey) return json;
-  if (dateKey !== cachedKey) {
-    cachedKey = dateKey;
-    keyPrefix = `{${JSON.stringify(dateKey)}:`;
-    keyIsIndexLike = /^[0-9]/.test(dateKey);
+  if (!key) return json;
+  if (key !== cachedKey) {
+    cachedKey = key;
+    keyPrefix = `{${JSON.stringify(key)}:`;
+    keyIsIndexLike = /^[0-9]/.test(key);
     lastSec = NaN;
   }
-  // A body key equal to dateKey wins, and an integer-like dateKey goes
-  // among the integer keys.
-  if (keyIsIndexLike || Object.hasOwn(body, dateKey)) return undefined;
+  // A body key equal to key wins, and an integer-like key goes among the
+  // integer keys.
+  if (keyIsIndexLike || Object.hasOwn(body, key)) return undefined;
   return json;
+}
+
+/**
+ * The JSON of { [key]: value, ...body } (key '': the body alone), as
+ * toJsonLine writes a line: a bigint as its digits, a Uint8Array that is not
+ * a Buffer in base64. value: a string or a number.
+ */
+export function toJson(body: Record, key: string, value: string | number): string {
+  const json = bodyJson(body, key);
+  if (json === undefined) return slowJson(body, key, value);
+  return key ? `${keyPrefix}${JSON.stringify(value)},${json.slice(1)}` : json;
 }
 
 // Events of one read share their time, and V8's double to text is slow.
@@ -98,8 +109,8 @@ function seconds(time: EventTime): string {
  * '' leaves the time out.
  */
 export function toJsonLine(e: Event, dateKey: string): string {
-  const json = bodyJson(e, dateKey);
-  if (json === undefined) return slowLine(e, dateKey) + '\n';
+  const json = bodyJson(e.body, dateKey);
+  if (json === undefined) return slowJson(e.body, dateKey, e.time.toNumber()) + '\n';
   return dateKey ? `${head(e.time)},${json.slice(1)}\n` : json + '\n';
 }
 
@@ -125,9 +136,9 @@ export function toJsonLines(data: Uint8Array, dateKey: string): Buffer {
     out = bigger;
   };
   forEachEvent(data, 0, (e) => {
-    const json = bodyJson(e, dateKey);
+    const json = bodyJson(e.body, dateKey);
     if (json === undefined) {
-      const s = slowLine(e, dateKey);
+      const s = slowJson(e.body, dateKey, e.time.toNumber());
       room(s.length);
       at += out.write(s, at);
     } else if (!dateKey) {
