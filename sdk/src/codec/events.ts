@@ -73,22 +73,23 @@ function normalize(item: unknown, offset: number): Event {
   if (!Array.isArray(item) || item.length !== 2) {
     throw new EventDecodeError('event must be a 2-element array [header, body]', offset);
   }
-  return shape(item[0], item[1], offset);
+  return fromHeader(item[0], item[1], offset);
 }
 
-function shape(head: unknown, body: unknown, offset: number): Event {
+/** head: [time, metadata] (v2) or the time (v1). */
+function fromHeader(head: unknown, body: unknown, offset: number): Event {
+  return Array.isArray(head) ? shape(head[0], head[1], body, offset) : shape(head, undefined, body, offset);
+}
+
+function shape(time: unknown, metadata: unknown, body: unknown, offset: number): Event {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new EventDecodeError('event body must be a map', offset);
   }
-  if (Array.isArray(head)) {
-    const metadata = head[1];
-    return {
-      time: toTime(head[0], offset),
-      metadata: metadata && typeof metadata === 'object' && !Array.isArray(metadata) ? (metadata as Record) : {},
-      body: body as Record,
-    };
-  }
-  return { time: toTime(head, offset), metadata: {}, body: body as Record };
+  return {
+    time: toTime(time, offset),
+    metadata: metadata && typeof metadata === 'object' && !Array.isArray(metadata) ? (metadata as Record) : {},
+    body: body as Record,
+  };
 }
 
 /** Decodes every event of a chunk; throws EventDecodeError naming the byte offset. */
@@ -122,10 +123,18 @@ export function forEachEvent(data: Uint8Array, from: number, fn: (e: Event) => b
       let next: number;
       try {
         if (data[at] !== 0x92) throw UNSUPPORTED;
-        const head = readAt(data, at + 1);
-        const body = readAt(data, position());
-        next = position();
-        e = shape(head, body, at);
+        if (data[at + 1] === 0x92 && data[at + 2] === 0xd7 && data[at + 3] === 0 && at + 12 < data.length) {
+          // [[EventTime, metadata], body], nearly every event: no array made for the header.
+          const metadata = readAt(data, at + 12);
+          const body = readAt(data, position());
+          next = position();
+          e = shape(eventTimeAt(data, at + 4), metadata, body, at);
+        } else {
+          const head = readAt(data, at + 1);
+          const body = readAt(data, position());
+          next = position();
+          e = fromHeader(head, body, at);
+        }
       } catch (err) {
         if (err instanceof EventDecodeError) throw err;
         // Not a value the reader knows (or not an event at all): msgpackr

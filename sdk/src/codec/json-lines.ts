@@ -22,6 +22,7 @@ function slowJson(body: Record, key: string, value: unknown): string {
 let cachedKey = '';
 let keyPrefix = '';
 let keyIsIndexLike = false;
+let keyIsAscii = true;
 
 /**
  * The body's JSON, if slowJson's is that JSON with `"<key>":<value>` put in
@@ -46,6 +47,7 @@ function bodyJson(body: Record, key: string): string | undefined {
     cachedKey = key;
     keyPrefix = `{${JSON.stringify(key)}:`;
     keyIsIndexLike = /^[0-9]/.test(key);
+    keyIsAscii = /^[\x00-\x7f]*$/.test(keyPrefix);
     lastSec = NaN;
   }
   // A body key equal to key wins, and an integer-like key goes among the
@@ -80,26 +82,22 @@ function head(time: EventTime): string {
   return lastHead;
 }
 
+// '', '.001', … '.5', … '.999': a millisecond as the fraction JavaScript writes.
+const MILLIS = Array.from({ length: 1000 }, (_, ms) => (ms ? String(ms / 1000).slice(1) : ''));
+
 /**
- * JSON.stringify(time.toNumber()). A time in whole milliseconds (Date.now())
- * is written out from its parts, at half the cost, once parsing it back shows
- * it is the same double (two roundings made it; then no shorter text is).
+ * JSON.stringify(time.toNumber()), without V8's slow double to text for a
+ * time in whole milliseconds (from Date.now()) from 512 s on: then
+ * toNumber() is the double nearest to sec.mmm (below, two roundings can
+ * make it a neighbour), and no shorter text than sec.mmm is nearer to it
+ * (doubles there are 2^-20 apart at most, texts 0.001).
  */
 function seconds(time: EventTime): string {
-  const t = time.toNumber();
   const { sec, nsec } = time;
-  if (Number.isInteger(sec) && sec > 0 && sec < 2 ** 32 && Number.isInteger(nsec) && nsec >= 0 && nsec < 1e9 && nsec % 1e6 === 0) {
-    if (nsec === 0) return String(sec);
-    let ms = nsec / 1e6;
-    let digits = 3;
-    while (ms % 10 === 0) {
-      ms /= 10;
-      digits--;
-    }
-    const frac = String(ms);
-    const text = `${sec}.${'00'.slice(0, digits - frac.length)}${frac}`;
-    if (Number(text) === t) return text;
+  if (Number.isInteger(sec) && sec >= 512 && sec < 2 ** 32 && Number.isInteger(nsec) && nsec >= 0 && nsec < 1e9 && nsec % 1e6 === 0) {
+    return sec + MILLIS[nsec / 1e6]!;
   }
+  const t = time.toNumber();
   return Number.isFinite(t) ? String(t) : 'null';
 }
 
@@ -148,7 +146,9 @@ export function toJsonLines(data: Uint8Array, dateKey: string): Buffer {
       // The body's JSON after the time, its '{' overwritten with ','.
       const h = head(e.time);
       room(h.length + json.length);
-      at += out.write(h, at);
+      // A few ASCII bytes: cheaper here than a call into Buffer.write.
+      if (keyIsAscii) for (let i = 0; i < h.length; i++) out[at++] = h.charCodeAt(i);
+      else at += out.write(h, at);
       const n = out.write(json, at);
       out[at] = 0x2c;
       at += n;
