@@ -194,3 +194,10 @@ test('an error thrown by fn reaches the caller as it is, also on msgpackr\'s pat
   }
   assert.deepStrictEqual(decodeEvents(odd)[0]!.body, { 5: 1 });
 });
+
+test('a key is read from the bytes there now, also when a buffer it was read from before was overwritten in place', () => {
+  const data = encodeEvents([{ body: { abc: 1 }, time: new EventTime(1, 0) }]);
+  assert.deepStrictEqual(decodeEvents(data)[0]!.body, { abc: 1 });
+  data.write('abd', data.indexOf('abc'));
+  assert.deepStrictEqual(decodeEvents(data)[0]!.body, { abd: 1 });
+});
