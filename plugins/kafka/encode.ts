@@ -3,7 +3,7 @@
 // as a reason, for the dead-letter topic or the chunk's ERROR.
 import { pack } from 'msgpackr';
 import { murmur2 } from '@platformatic/kafka';
-import type { Event } from '../../sdk/src/index.ts';
+import { toJson, type Event } from '../../sdk/src/index.ts';
 import { fieldText } from './template.ts';
 import type { Settings } from './options.ts';
 
@@ -37,8 +37,7 @@ function replacer(_k: string, v: unknown): unknown {
 
 /** The value of an event as JSON, always: the dead-letter topic's format, readable whatever format is. */
 export function jsonValue(e: Event, timestampKey: string, iso: boolean): Buffer {
-  const body = timestampKey ? { [timestampKey]: iso ? e.time.toISOString() : e.time.toNumber(), ...e.body } : e.body;
-  return Buffer.from(JSON.stringify(body, replacer));
+  return Buffer.from(toJson(e.body, timestampKey, timestampKey ? (iso ? e.time.toISOString() : e.time.toNumber()) : 0));
 }
 
 // Java-compatible murmur2 (positive 31 bits), as librdkafka's murmur2_random: the same key lands on the same partition from any client.

@@ -3,7 +3,7 @@
 // stdout as an extra file descriptor; a plugin's own stdout is reserved for
 // the handshake.
 import { writeSync } from 'node:fs';
-import { serve, toJsonLine, HOST_STDOUT_FD_ENV } from '../../sdk/src/index.ts';
+import { serve, toJsonLines, HOST_STDOUT_FD_ENV } from '../../sdk/src/index.ts';
 
 const fd = Number(process.env[HOST_STDOUT_FD_ENV] ?? 2);
 
@@ -15,8 +15,8 @@ serve<{ json_date_key: string }>({
     json_date_key: { type: 'string', default: 'date', description: 'Key that holds the event time (seconds as a float); empty to leave it out' },
   },
   flush(chunk, ctx) {
-    let out = '';
-    for (const e of chunk.events()) out += toJsonLine(e, ctx.config.json_date_key);
-    writeSync(fd, out);
+    const bytes = toJsonLines(chunk.data, ctx.config.json_date_key);
+    // A pipe may take less than all of it.
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
   },
 });

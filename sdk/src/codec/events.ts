@@ -3,30 +3,10 @@
 // (uint32 BE seconds, uint32 BE nanoseconds). Decoding also accepts v1
 // [time, body] with an integer, float or EventTime time.
 import { Packr, Unpackr, addExtension } from 'msgpackr';
+import { EventTime, eventTimeAt } from './event-time.ts';
+import { UNSUPPORTED, position, readAt, release, skipAt } from './reader.ts';
 
-export class EventTime {
-  readonly sec: number;
-  readonly nsec: number;
-  constructor(sec: number, nsec: number) {
-    this.sec = sec;
-    this.nsec = nsec;
-  }
-  static fromMillis(ms: number): EventTime {
-    const sec = Math.floor(ms / 1000);
-    return new EventTime(sec, Math.round((ms - sec * 1000) * 1e6));
-  }
-  static now(): EventTime {
-    return EventTime.fromMillis(Date.now());
-  }
-  /** Seconds as a double, as Fluent Bit's json_date_format "double". */
-  toNumber(): number {
-    return this.sec + this.nsec / 1e9;
-  }
-  toISOString(): string {
-    const iso = new Date(this.sec * 1000).toISOString();
-    return `${iso.slice(0, 19)}.${String(this.nsec).padStart(9, '0')}Z`;
-  }
-}
+export { EventTime };
 
 // msgpackr knows no EventTime until told; without this, timestamps would
 // come back as opaque extension objects (or vanish on re-encode). msgpackr
@@ -45,8 +25,7 @@ addExtension({
   },
   unpack(b: Buffer | Uint8Array) {
     if (b.length !== 8) throw new Error(`EventTime extension must be 8 bytes, got ${b.length}`);
-    const v = new DataView(b.buffer, b.byteOffset, 8);
-    return new EventTime(v.getUint32(0), v.getUint32(4));
+    return eventTimeAt(b, 0);
   },
 } as any);
 
@@ -94,19 +73,23 @@ function normalize(item: unknown, offset: number): Event {
   if (!Array.isArray(item) || item.length !== 2) {
     throw new EventDecodeError('event must be a 2-element array [header, body]', offset);
   }
-  const [head, body] = item;
+  return fromHeader(item[0], item[1], offset);
+}
+
+/** head: [time, metadata] (v2) or the time (v1). */
+function fromHeader(head: unknown, body: unknown, offset: number): Event {
+  return Array.isArray(head) ? shape(head[0], head[1], body, offset) : shape(head, undefined, body, offset);
+}
+
+function shape(time: unknown, metadata: unknown, body: unknown, offset: number): Event {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new EventDecodeError('event body must be a map', offset);
   }
-  if (Array.isArray(head)) {
-    const metadata = head[1];
-    return {
-      time: toTime(head[0], offset),
-      metadata: metadata && typeof metadata === 'object' && !Array.isArray(metadata) ? (metadata as Record) : {},
-      body: body as Record,
-    };
-  }
-  return { time: toTime(head, offset), metadata: {}, body: body as Record };
+  return {
+    time: toTime(time, offset),
+    metadata: metadata && typeof metadata === 'object' && !Array.isArray(metadata) ? (metadata as Record) : {},
+    body: body as Record,
+  };
 }
 
 /** Decodes every event of a chunk; throws EventDecodeError naming the byte offset. */
@@ -122,17 +105,81 @@ export function decodeEvents(data: Uint8Array): Event[] {
 export function decodeEventsFrom(data: Uint8Array, from: number, max: number): { events: Event[]; next: number } {
   const events: Event[] = [];
   if (from >= data.length || max <= 0) return { events, next: from >= data.length ? data.length : from };
+  const next = forEachEvent(data, from, (e) => events.push(e) < max);
+  return { events, next };
+}
+
+/**
+ * Calls fn with each event from byte `from` on, one at a time, until fn
+ * returns false; returns where the rest starts (data.length at the end).
+ * Holds no event once fn returned: a plugin that writes each event out
+ * leaves the garbage collector little to do.
+ */
+export function forEachEvent(data: Uint8Array, from: number, fn: (e: Event) => boolean | void): number {
+  let at = from;
+  try {
+    while (at < data.length) {
+      let e: Event;
+      let next: number;
+      try {
+        if (data[at] !== 0x92) throw UNSUPPORTED;
+        if (data[at + 1] === 0x92 && data[at + 2] === 0xd7 && data[at + 3] === 0 && at + 12 < data.length) {
+          // [[EventTime, metadata], body], nearly every event: no array made for the header.
+          const metadata = readAt(data, at + 12);
+          const body = readAt(data, position());
+          next = position();
+          e = shape(eventTimeAt(data, at + 4), metadata, body, at);
+        } else {
+          const head = readAt(data, at + 1);
+          const body = readAt(data, position());
+          next = position();
+          e = fromHeader(head, body, at);
+        }
+      } catch (err) {
+        if (err instanceof EventDecodeError) throw err;
+        // Not a value the reader knows (or not an event at all): msgpackr
+        // reads it, bounded to its own bytes.
+        next = skipAt(data, at);
+        const value = next < 0 ? UNSUPPORTED : unpackOne(data, at, next);
+        if (value === UNSUPPORTED) return msgpackrEach(data, at, fn);
+        e = normalize(value, at);
+      }
+      at = next;
+      if (fn(e) === false) break;
+    }
+  } finally {
+    release();
+  }
+  return at;
+}
+
+function unpackOne(data: Uint8Array, start: number, end: number): unknown {
+  try {
+    return unpackr.unpack(data.subarray(start, end));
+  } catch {
+    return UNSUPPORTED;
+  }
+}
+
+/** The rest as msgpackr reads it, one call for all: for input the reader cannot even measure, which is malformed (or uses msgpackr's own extensions). */
+function msgpackrEach(data: Uint8Array, from: number, fn: (e: Event) => boolean | void): number {
   // Where the event being decoded starts: the end of the last good one.
   let offset = from;
+  let fnFailed: unknown;
   try {
     unpackr.unpackMultiple(from ? data.subarray(from) : data, (value: unknown, start?: number, end?: number) => {
-      events.push(normalize(value, from + (start ?? offset - from)));
+      const e = normalize(value, from + (start ?? offset - from));
       offset = from + (end ?? offset - from);
-      return events.length < max;
+      try {
+        return fn(e) !== false;
+      } catch (err) {
+        fnFailed = err;
+        throw err;
+      }
     });
   } catch (err) {
-    if (err instanceof EventDecodeError) throw err;
+    if (err instanceof EventDecodeError || err === fnFailed) throw err;
     throw new EventDecodeError(`malformed MessagePack (${(err as Error).message})`, offset);
   }
-  return { events, next: offset };
+  return offset;
 }
