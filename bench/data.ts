@@ -2,20 +2,9 @@
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { progress, status, statusDone } from './common.ts';
+import { seeded as prng } from '../test/helpers/random.ts';
 
 const DATA_DIR = join(import.meta.dirname, 'data');
-
-/** mulberry32: small, fast, and the same sequence on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Bump when the line format changes, so cached files are regenerated. */
 const DATA_VERSION = 1;

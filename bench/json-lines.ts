@@ -18,22 +18,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as sdk from '../sdk/src/index.ts';
 import { EventTime, decodeEvents, encodeEvents, toJsonLine, type Event, type Record } from '../sdk/src/index.ts';
+import { seeded as prng } from '../test/helpers/random.ts';
 
 const CHUNK_BYTES = 2 * 1024 * 1024;
 const ROUNDS = 20;
 const toJsonLines = (sdk as { toJsonLines?: (data: Uint8Array, dateKey: string) => Buffer }).toJsonLines;
-
-/** mulberry32, so every run sees the same events. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = ['request', 'completed', 'upstream', 'cache', 'miss', 'retrying', 'connection', 'reset', 'by', 'peer', 'order', 'timeout'];
 const SERVICES = ['checkout-api', 'auth', 'inventory', 'payments', 'search', 'gateway'];
