@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
-import { appendNumbered, countLines, readDelivered } from '../helpers/lines.ts';
-import { seeded } from '../helpers/random.ts';
+import { appendNumbered, readDelivered } from '../helpers/lines.ts';
+import { killAtRandomPoints } from '../helpers/kills.ts';
 
 const LINES = 200_000;
 
@@ -39,19 +39,7 @@ pipeline:
       json_date_key: ''
       workers: 1
 `);
-    const random = seeded(storage === 'filesystem' ? 42 : 7);
-    for (let kill = 1; kill <= kills; kill++) {
-      const s = Sluice.run(config);
-      // A random point: after some share of what is left has arrived.
-      const floor = countLines(out);
-      const target = floor + Math.floor(random() * (LINES - floor) * (storage === 'memory' ? 0.15 : 0.3)) + 1;
-      await waitFor(() => countLines(out) >= target || s.proc.exitCode !== null, `output to reach ${target} lines`, { everyMs: 5 });
-      s.kill('SIGKILL');
-      await s.exit();
-    }
-    const s = Sluice.run(config);
-    const { code } = await s.exit();
-    assert.equal(code, 0, s.stderrText.join('\n'));
+    await killAtRandomPoints(config, out, { lines: LINES, kills, seed: storage === 'filesystem' ? 42 : 7, share: storage === 'memory' ? 0.15 : 0.3 });
     const d = readDelivered(out);
     const seen = new Set(d.byPrefix.get('l'));
     for (let i = 0; i < LINES; i++) if (!seen.has(i)) assert.fail(`line ${i} lost`);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 import { countLines, readDelivered } from '../helpers/lines.ts';
 import { metric } from '../helpers/metrics.ts';
-import { seeded } from '../helpers/random.ts';
+import { killAtRandomPoints } from '../helpers/kills.ts';
 import { compileParser } from '../../host/parsers/registry.ts';
 import type { ParserDef } from '../../host/parsers/parser.ts';
 
@@ -121,18 +121,7 @@ pipeline:
   outputs:
     - { name: file, match: '*', path: ${out}, json_date_key: '', workers: 1 }
 `);
-  const random = seeded(12);
-  for (let kill = 1; kill <= 3; kill++) {
-    const s = Sluice.run(config);
-    const floor = countLines(out);
-    const target = floor + Math.floor(random() * (LINES - floor) * 0.3) + 1;
-    await waitFor(() => countLines(out) >= target || s.proc.exitCode !== null, `output to reach ${target} lines`, { everyMs: 5 });
-    s.kill('SIGKILL');
-    await s.exit();
-  }
-  const s = Sluice.run(config);
-  const { code } = await s.exit();
-  assert.equal(code, 0, s.stderrText.join('\n'));
+  await killAtRandomPoints(config, out, { lines: LINES, kills: 3, seed: 12, share: 0.3 });
   const d = readDelivered(out, 'msg');
   const seen = new Set(d.byPrefix.get('l'));
   for (let i = 0; i < LINES; i++) if (!seen.has(i)) assert.fail(`line ${i} lost`);
