@@ -320,7 +320,8 @@ export class ChunkStore {
         this.refFilesFailing = false;
         this.log.info('chunk reference files can be written again; local plugins get chunks by reference');
       }
-      return { path, offset: 0, length: chunk.size, crc32: chunkCrc(chunk) };
+      // No CRC: the host wrote the file into its private directory just now (docs/protocol.md §5).
+      return { path, offset: 0, length: chunk.size, crc32: 0 };
     } catch (err) {
       if (!this.refFilesFailing) this.log.warn({ err: (err as Error).message }, 'cannot write a chunk reference file (is /dev/shm full?); chunks go to plugins as bytes meanwhile');
       this.refFilesFailing = true;

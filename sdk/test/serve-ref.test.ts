@@ -50,6 +50,16 @@ test('by reference, chunk.data and chunk.events() are exactly the referenced byt
   }
 });
 
+test('a reference with crc32 0 (a file the host just wrote) is read without a CRC check', async (t) => {
+  const { plugin, dir } = await ready(t);
+  const data = events(20);
+  const out = await plugin.flush('digest', Buffer.alloc(0), { chunkId: 'no-crc', count: 20, ref: { ...refFile(dir, 'n.chunk', data), crc32: 0 } });
+  assert.equal(out.status, 'OK', out.message);
+  assert.equal(out.refUnreadable, undefined);
+  const line = await plugin.waitForLog((l) => l.msg === 'digest' && l.record?.chunk === 'no-crc');
+  assert.equal(line.record!.sha256, sha256(data));
+});
+
 test('a plugin that never looks at chunk.data never reads it: a reference with a wrong CRC is answered OK', async (t) => {
   const { plugin, dir } = await ready(t);
   const ref = { ...refFile(dir, 'c.chunk', events(3)), crc32: 12345 };
