@@ -248,8 +248,9 @@ export class Output {
 
   /**
    * The plugin could not read the file a send named: not the chunk's fault.
-   * The chunk goes back to the front of the queue, attempt unchanged, and
-   * this plugin process gets bytes from now on.
+   * The chunk goes back to the queue ahead of every younger chunk (several
+   * sends refused one after the other keep their order), attempt
+   * unchanged, and this plugin process gets bytes from now on.
    */
   private refUnreadable(d: Delivery, path: string, message: string): void {
     if (!this.refsRefused) {
@@ -257,7 +258,8 @@ export class Output {
       this.log.warn({ chunk: d.chunk.id, path, plugin_message: message, plugin_pid: this.supervisor.pid },
         'the plugin cannot read chunks by reference; sending it bytes until its process is replaced');
     }
-    this.queue.unshift(d);
+    const younger = this.queue.findIndex((q) => q.order > d.order);
+    this.queue.splice(younger < 0 ? this.queue.length : younger, 0, d);
   }
 
   private afterAnswer(chunk?: Chunk): void {
