@@ -35,7 +35,7 @@ export class Metrics {
   readonly outRetries = this.c('sluice_output_retries_total', 'Chunk retries scheduled (the plugin answered RETRY)', ['name']);
   readonly outTimeouts = this.c('sluice_output_timeouts_total', 'Times a plugin left a chunk unanswered for flush_timeout and was restarted as hung (its chunks are sent again, retries not spent)', ['name']);
   readonly outRetriesFailed = this.c('sluice_output_retries_failed_total', 'Chunks that exhausted retry_limit', ['name']);
-  readonly outDropped = this.c('sluice_output_dropped_records_total', 'Events an output gave up on, by reason: error, retries_exhausted, total_limit_size (dead-lettered ones included)', ['name', 'reason']);
+  readonly outDropped = this.c('sluice_output_dropped_records_total', 'Events an output gave up on, by reason: error, retries_exhausted, total_limit_size, output_removed (dead-lettered ones included)', ['name', 'reason']);
   readonly outDeadLetters = this.c('sluice_output_dead_letter_chunks_total', 'Chunks kept in the dead-letter store (storage.keep.rejected)', ['name']);
   readonly outRequeued = this.c('sluice_output_requeued_records_total', 'Events in flight when their plugin process died or hung, sent again (not a retry)', ['name']);
   readonly outInFlight = this.g('sluice_output_in_flight_chunks', 'Chunks sent to the plugin and not yet answered', ['name']);
@@ -49,4 +49,35 @@ export class Metrics {
   readonly reloadSeconds = this.g('sluice_reload_duration_seconds', 'Duration of the last hot reload', []);
   readonly reloadDrained = this.c('sluice_reload_drained_chunks_total', 'Chunks an output answered while draining for a reload', ['name']);
   readonly pluginUp = this.g('sluice_plugin_up', '1 while the plugin process is ready', ['name']);
+
+  constructor() {
+    for (const result of ['ok', 'failed']) this.reloads.inc({ result }, 0);
+  }
+
+  /**
+   * Every series of an input at 0 as soon as it exists, so that a rate or an
+   * alert on it has a sample before the first event (inc by 0 leaves a value
+   * that is already there).
+   */
+  initInput(name: string): void {
+    const labels = { name };
+    for (const c of [this.inputRecords, this.inputBytes, this.inputPaused, this.unrouted, this.inputIsPaused]) c.inc(labels, 0);
+  }
+
+  initFilter(name: string): void {
+    for (const c of [this.filterRecords, this.filterDropped, this.filterEmitted]) c.inc({ name }, 0);
+  }
+
+  /** Every series of an output at 0: sluice_plugin_up == 0 fires for a plugin that never started. */
+  initOutput(name: string): void {
+    const labels = { name };
+    for (const c of [
+      this.outRecords, this.outBytes, this.outErrors, this.outRetries, this.outTimeouts, this.outRetriesFailed, this.outDeadLetters,
+      this.outRequeued, this.outInFlight, this.outPending, this.pluginRestarts, this.pluginUp, this.reloadDrained,
+    ]) c.inc(labels, 0);
+    for (const reason of DROP_REASONS) this.outDropped.inc({ name, reason }, 0);
+  }
 }
+
+/** Why an output gives a chunk up (sluice_output_dropped_records_total's reason). */
+export const DROP_REASONS = ['error', 'retries_exhausted', 'total_limit_size', 'output_removed'] as const;

@@ -99,6 +99,7 @@ export class Output {
     this.done = deps.done;
     this.store = deps.store;
     this.deadLetters = deps.deadLetters;
+    deps.metrics.initOutput(opts.name);
     this.supervisor = new PluginSupervisor(opts.supervisor, {
       ready: () => {
         this.refsRefused = false;

@@ -137,6 +137,7 @@ export class Pipeline {
         return prev;
       }
       const kind = FILTERS[fc.kind]!;
+      this.metrics.initFilter(fc.instance);
       const filter = kind.create(fc.values, {
         name: fc.instance, log: this.log.child({ filter: fc.instance }), metrics: this.metrics, parsers, multilineParsers,
       });
@@ -326,6 +327,7 @@ export class Pipeline {
     const made: { name: string; input: Input }[] = [];
     for (const ic of configs) {
       const account = this.store.account(ic.instance, ic.storage, ic.memBufLimit, ic.pauseOnChunksOverlimit);
+      this.metrics.initInput(ic.instance);
       try {
         const input = INPUTS[ic.kind]!.create(ic.values, {
           name: ic.instance, tag: ic.tag, tagConfigured: ic.tagConfigured, store: this.store, account, metrics: this.metrics, log: this.log.child({ input: ic.instance }),

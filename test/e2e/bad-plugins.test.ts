@@ -54,6 +54,19 @@ pipeline:
     assert.equal(state['odd.0'], 'ready');
     for (const bad of ['garbage.0', 'early.0', 'future.0']) assert.match(state[bad], /^(backoff|starting)$/, `${bad} is ${state[bad]}`);
     assert.equal(countLines(join(dir, 'out.jsonl')), 1000);
+
+    // Every series exists from the start: an alert on sluice_plugin_up == 0 fires for a plugin that never started.
+    const prom: string = await s.api('/api/v1/metrics/prometheus');
+    const sample = (name: string, labels: string) => new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(prom)?.[1];
+    for (const bad of ['garbage.0', 'early.0', 'future.0']) assert.equal(sample('sluice_plugin_up', `name="${bad}"`), '0', `${bad}: no sluice_plugin_up 0`);
+    for (const name of ['sluice_output_retries_total', 'sluice_output_errors_total', 'sluice_output_retries_failed_total', 'sluice_output_timeouts_total', 'sluice_plugin_restarts_total']) {
+      assert.equal(sample(name, 'name="file.0"'), '0', `${name} of the file output`);
+    }
+    for (const reason of ['error', 'retries_exhausted', 'total_limit_size', 'output_removed']) {
+      assert.equal(sample('sluice_output_dropped_records_total', `name="file.0",reason="${reason}"`), '0', `dropped, ${reason}`);
+    }
+    for (const result of ['ok', 'failed']) assert.equal(sample('sluice_reloads_total', `result="${result}"`), '0', `reloads ${result}`);
+    assert.equal(sample('sluice_input_paused_total', 'name="dummy.0"'), '0');
   } finally {
     s.kill('SIGTERM');
     const { code } = await s.exit();

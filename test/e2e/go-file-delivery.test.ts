@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { ROOT, Sluice, tempDir, waitFor, writeConfig } from '../helpers/sluice.ts';
 import { appendNumbered, countLines, readDelivered } from '../helpers/lines.ts';
 import { metric } from '../helpers/metrics.ts';
+import { DROP_REASONS } from '../../host/api/metrics.ts';
 
 const BIN = join(tempDir('sluice-go-file-'), 'gofile');
 before(async () => {
@@ -80,7 +81,7 @@ pipeline:
     await waitFor(() => delivered() >= TOTAL || undefined, `all ${TOTAL} lines delivered`, { progress: delivered });
     const prom = await s.api('/api/v1/metrics/prometheus');
     assert.equal(metric(prom, 'sluice_output_retries_total', { name: 'go' }), 0, 'a reload or a kill spent a retry');
-    assert.equal(metric(prom, 'sluice_output_dropped_records_total', { name: 'go' }), 0);
+    for (const reason of DROP_REASONS) assert.equal(metric(prom, 'sluice_output_dropped_records_total', { name: 'go', reason }), 0, `dropped: ${reason}`);
   } finally {
     s.kill('SIGTERM');
     await s.exit();
