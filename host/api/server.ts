@@ -22,21 +22,29 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 const sanitize = (s: string) => s.replace(/[^a-zA-Z0-9_]/g, '_');
 const escapeLabel = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
-/** The plugins' own Metrics, as sluice_plugin_<name>{output="..."}. */
+const escapeHelp = (s: string) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+
+/**
+ * The plugins' own Metrics, as sluice_plugin_<name>{output="...", ...}: one
+ * group (HELP, TYPE, samples) per name across every plugin, as the
+ * exposition format requires. The host's `output` label wins; a plugin's
+ * own label of that name is kept as `plugin_output`.
+ */
 async function pluginMetricsText(pipeline: Pipeline): Promise<string> {
-  const seen = new Set<string>();
-  let out = '';
-  for (const o of pipeline.outputs) {
-    for (const m of await o.supervisor.pluginMetrics(1000)) {
+  const groups = new Map<string, { help: string; type: string; samples: string[] }>();
+  const all = await Promise.all(pipeline.outputs.map(async (o) => ({ o, metrics: await o.supervisor.pluginMetrics(1000) })));
+  for (const { o, metrics } of all) {
+    for (const m of metrics) {
       const name = `sluice_plugin_${sanitize(m.name)}`;
-      if (!seen.has(name)) {
-        seen.add(name);
-        out += `# HELP ${name} ${m.help || 'Reported by the plugin'}\n# TYPE ${name} ${m.type === 'gauge' ? 'gauge' : 'counter'}\n`;
-      }
-      const labels = { output: o.name, ...m.labels };
-      out += `${name}{${Object.entries(labels).map(([k, v]) => `${sanitize(k)}="${escapeLabel(String(v))}"`).join(',')}} ${m.value}\n`;
+      let g = groups.get(name);
+      if (!g) groups.set(name, (g = { help: m.help || 'Reported by the plugin', type: m.type === 'gauge' ? 'gauge' : 'counter', samples: [] }));
+      const labels: { [k: string]: string } = { output: o.name };
+      for (const [k, v] of Object.entries(m.labels ?? {})) labels[sanitize(k) === 'output' ? 'plugin_output' : sanitize(k)] = String(v);
+      g.samples.push(`${name}{${Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}} ${m.value}`);
     }
   }
+  let out = '';
+  for (const [name, g] of groups) out += `# HELP ${name} ${escapeHelp(g.help)}\n# TYPE ${name} ${g.type}\n${g.samples.join('\n')}\n`;
   return out;
 }
 
