@@ -1,6 +1,7 @@
 // The HTTP API: health, Prometheus metrics, plugin processes, storage.
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Counter } from 'prom-client';
 import type { Pipeline } from '../engine/pipeline.ts';
 import type { Reloader } from '../reload/reloader.ts';
 import type { Logger } from '../log.ts';
@@ -14,9 +15,47 @@ export interface ApiDeps {
   log: Logger;
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
+function json(res: ServerResponse, status: number, body: unknown, headers: { [h: string]: string } = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body, null, 2) + '\n');
+}
+
+/** The methods each path takes; a path not here is a 404. */
+const ALLOW: { [path: string]: string } = {
+  '/': 'GET', '/api/v1/uptime': 'GET', '/api/v1/health': 'GET', '/api/v1/metrics': 'GET', '/api/v1/metrics/prometheus': 'GET',
+  '/api/v2/metrics/prometheus': 'GET', '/api/v1/plugins': 'GET', '/api/v1/storage': 'GET', '/api/v2/reload': 'GET, POST, PUT',
+};
+
+/** Fluent Bit's uptime_hr wording. */
+function uptimeText(sec: number): string {
+  const d = Math.floor(sec / 86400);
+  const h = Math.floor((sec % 86400) / 3600);
+  const m = Math.floor((sec % 3600) / 60);
+  return `sluice has been running: ${d} day${d === 1 ? '' : 's'}, ${h} hour${h === 1 ? '' : 's'}, ${m} minute${m === 1 ? '' : 's'} and ${sec % 60} second${sec % 60 === 1 ? '' : 's'}`;
+}
+
+/** A counter's value per instance (summed over its other labels). */
+async function byName(c: Counter): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const v of (await c.get()).values) {
+    const name = String(v.labels['name']);
+    out.set(name, (out.get(name) ?? 0) + v.value);
+  }
+  return out;
+}
+
+/** Fluent Bit's /api/v1/metrics shape: records and bytes per input, delivery counts per output. */
+async function metricsJson(metrics: Metrics, pipeline: Pipeline): Promise<unknown> {
+  const [inRecords, inBytes, outRecords, outBytes, errors, retries, retriesFailed, dropped] = await Promise.all(
+    [metrics.inputRecords, metrics.inputBytes, metrics.outRecords, metrics.outBytes, metrics.outErrors, metrics.outRetries, metrics.outRetriesFailed, metrics.outDropped].map(byName),
+  );
+  return {
+    input: Object.fromEntries(pipeline.inputs.map(({ name }) => [name, { records: inRecords!.get(name) ?? 0, bytes: inBytes!.get(name) ?? 0 }])),
+    output: Object.fromEntries(pipeline.outputs.map(({ name }) => [name, {
+      proc_records: outRecords!.get(name) ?? 0, proc_bytes: outBytes!.get(name) ?? 0, errors: errors!.get(name) ?? 0,
+      retries: retries!.get(name) ?? 0, retries_failed: retriesFailed!.get(name) ?? 0, dropped_records: dropped!.get(name) ?? 0,
+    }])),
+  };
 }
 
 const sanitize = (s: string) => s.replace(/[^a-zA-Z0-9_]/g, '_');
@@ -80,13 +119,22 @@ export async function startApi(listen: string, port: number, deps: ApiDeps): Pro
           return json(res, 202, { reload: 'started', hot_reload_count: r.count, see: 'GET /api/v2/reload, or POST with ?wait=true' });
         }
       }
-      if (req.method !== 'GET') return json(res, 405, { error: `${req.method} is not supported on ${path}` });
+      const allow = ALLOW[path];
+      if (!allow) return json(res, 404, { error: `no such endpoint ${path}; see docs/operations.md` });
+      if (req.method !== 'GET') return json(res, 405, { error: `${req.method} is not supported on ${path}; it takes ${allow}` }, { allow });
       switch (path) {
         case '/':
-          return json(res, 200, { sluice: { version: deps.version } });
+          return json(res, 200, { sluice: { version: deps.version, node: process.version, platform: `${process.platform}-${process.arch}` } });
+        case '/api/v1/uptime': {
+          const sec = Math.floor(process.uptime());
+          return json(res, 200, { uptime_sec: sec, uptime_hr: uptimeText(sec) });
+        }
         case '/api/v1/health':
           return json(res, 200, { status: 'ok' });
-        case '/api/v1/metrics/prometheus': {
+        case '/api/v1/metrics':
+          return json(res, 200, await metricsJson(metrics, pipeline));
+        case '/api/v1/metrics/prometheus':
+        case '/api/v2/metrics/prometheus': {
           const held = pipeline.store.held;
           for (const state of ['up', 'down', 'busy'] as const) metrics.storageChunks.set({ state }, held[state]);
           const text = (await metrics.registry.metrics()) + (await pluginMetricsText(pipeline));
