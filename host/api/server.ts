@@ -6,6 +6,7 @@ import type { Pipeline } from '../engine/pipeline.ts';
 import type { Reloader } from '../reload/reloader.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from './metrics.ts';
+import { Health, type HealthOptions } from './health.ts';
 
 export interface ApiDeps {
   pipeline: Pipeline;
@@ -13,6 +14,7 @@ export interface ApiDeps {
   metrics: Metrics;
   version: string;
   log: Logger;
+  health: HealthOptions;
 }
 
 function json(res: ServerResponse, status: number, body: unknown, headers: { [h: string]: string } = {}): void {
@@ -22,7 +24,7 @@ function json(res: ServerResponse, status: number, body: unknown, headers: { [h:
 
 /** The methods each path takes; a path not here is a 404. */
 const ALLOW: { [path: string]: string } = {
-  '/': 'GET', '/api/v1/uptime': 'GET', '/api/v1/health': 'GET', '/api/v1/metrics': 'GET', '/api/v1/metrics/prometheus': 'GET',
+  '/': 'GET', '/api/v1/uptime': 'GET', '/api/v1/health': 'GET', '/api/v2/health': 'GET', '/api/v1/metrics': 'GET', '/api/v1/metrics/prometheus': 'GET',
   '/api/v2/metrics/prometheus': 'GET', '/api/v1/plugins': 'GET', '/api/v1/storage': 'GET', '/api/v2/reload': 'GET, POST, PUT',
 };
 
@@ -103,6 +105,7 @@ export function plugins(pipeline: Pipeline) {
 
 export async function startApi(listen: string, port: number, deps: ApiDeps): Promise<{ port: number; close(): Promise<void> }> {
   const { pipeline, metrics } = deps;
+  const health = new Health(deps.health, metrics, pipeline);
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
@@ -130,7 +133,10 @@ export async function startApi(listen: string, port: number, deps: ApiDeps): Pro
           return json(res, 200, { uptime_sec: sec, uptime_hr: uptimeText(sec) });
         }
         case '/api/v1/health':
-          return json(res, 200, { status: 'ok' });
+        case '/api/v2/health': {
+          const reasons = await health.reasons();
+          return reasons.length ? json(res, 500, { status: 'error', reasons }) : json(res, 200, { status: 'ok' });
+        }
         case '/api/v1/metrics':
           return json(res, 200, await metricsJson(metrics, pipeline));
         case '/api/v1/metrics/prometheus':
@@ -164,12 +170,20 @@ export async function startApi(listen: string, port: number, deps: ApiDeps): Pro
       json(res, 500, { error: (err as Error).message });
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, listen, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, listen, () => resolve());
+    });
+  } catch (err) {
+    health.close();
+    throw err;
+  }
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise((r) => server.close(() => r())),
+    close: () => {
+      health.close();
+      return new Promise((r) => server.close(() => r()));
+    },
   };
 }

@@ -148,7 +148,10 @@ async function run(file: string, logLevel: string | undefined, watch: boolean): 
   // After the signal handlers: whoever reads "HTTP API listening" may signal at once.
   if (config.service.http_server) {
     try {
-      api = await startApi(config.service.http_listen, config.service.http_port, { pipeline, reloader, metrics, version: VERSION, log });
+      api = await startApi(config.service.http_listen, config.service.http_port, {
+        pipeline, reloader, metrics, version: VERSION, log,
+        health: { check: config.service.health_check, errors: config.service.hc_errors_count, retryFailures: config.service.hc_retry_failure_count, periodS: config.service.hc_period },
+      });
     } catch (err) {
       fail(EXIT.FAILURE, `cannot serve the HTTP API on ${config.service.http_listen}:${config.service.http_port}: ${(err as Error).message}; change service.http_port or stop what uses it`);
     }

@@ -30,6 +30,7 @@ pipeline:
     assert.deepEqual(Object.keys(m.output['null.0']).sort(), ['dropped_records', 'errors', 'proc_bytes', 'proc_records', 'retries', 'retries_failed']);
     assert.equal(m.output['null.0'].retries, 0);
 
+    for (const path of ['/api/v1/health', '/api/v2/health']) assert.deepEqual(await s.api(path), { status: 'ok' }, path);
     const v2 = await s.api('/api/v2/metrics/prometheus');
     assert.match(v2, /^sluice_input_records_total\{name="dummy.0"\} \d+$/m);
 
