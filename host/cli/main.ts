@@ -97,7 +97,7 @@ function printIssues(issues: ConfigIssue[]): never {
 async function run(file: string, logLevel: string | undefined, watch: boolean): Promise<void> {
   const { config, issues } = loadConfig(file);
   if (!config) printIssues(issues);
-  const log: Logger = createLogger(logLevel ?? config.service.log_level);
+  const log: Logger = createLogger(logLevel ?? config.service.log_level, config.service.log_format);
   if (logLevel) config.service.log_level = logLevel;
   const metrics = new Metrics();
   let pipeline: Pipeline;

@@ -1,12 +1,13 @@
 // The host's own config keys, each with its documented default
 // (docs/configuration.md is written from these).
 import type { ConfigSpec } from '../../sdk/src/config-spec.ts';
-import { LOG_LEVELS } from '../log.ts';
+import { LOG_FORMATS, LOG_LEVELS } from '../log.ts';
 
 export const SERVICE_SPEC: ConfigSpec = {
   flush: { type: 'duration', default: 1, min: 0.01, description: 'Seal open chunks and hand them to outputs at least this often (seconds)' },
   grace: { type: 'duration', default: 5, min: 0, description: 'On shutdown, how long outputs may take to deliver what is pending (seconds)' },
   log_level: { type: 'string', default: 'info', oneOf: LOG_LEVELS, description: 'off, error, warn, info, debug or trace' },
+  log_format: { type: 'string', default: 'auto', oneOf: LOG_FORMATS, description: 'json: one JSON object a line (pino); text: time, level, [component], message, key=value; auto: text on a terminal, json otherwise' },
   http_server: { type: 'bool', default: false, description: 'Serve the HTTP API and Prometheus metrics' },
   http_listen: { type: 'string', default: '127.0.0.1', description: 'Address of the HTTP API' },
   http_port: { type: 'int', default: 2020, min: 0, description: 'Port of the HTTP API (0 picks a free port)' },
